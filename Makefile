@@ -1,0 +1,107 @@
+# podium's build, test and local-cluster entry points. `make help` lists them.
+#
+# Every target runs with Node >= 24 first on PATH (the system's when it is new
+# enough, else a pinned copy fetched into .tools/ by hack/ensure-node.sh) and
+# with the kubectl built alongside the local control plane.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+include hack/versions.env
+
+SYSTEM_NODE_OK := $(shell node -e "process.exit(Number(process.versions.node.split('.')[0]) >= 24 ? 0 : 1)" >/dev/null 2>&1 && echo yes)
+ifneq ($(SYSTEM_NODE_OK),yes)
+NODE_DIR := $(CURDIR)/.tools/node-v$(NODE_VERSION)/bin
+NODE := $(NODE_DIR)/node
+export PATH := $(NODE_DIR):$(PATH)
+endif
+
+K8S_BIN_DIR := $(shell hack/build-components.sh --print)
+export PATH := $(K8S_BIN_DIR):$(PATH)
+
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+export CLUSTER_DIR
+KUBECONFIG ?= $(CLUSTER_DIR)/kubeconfig
+
+DEPS_STAMP := node_modules/.podium-deps
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	  /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: node
+node: $(NODE) ## Ensure Node >= 24 (fetched into .tools/ when the system's is older).
+
+ifdef NODE
+$(NODE): hack/versions.env hack/ensure-node.sh
+	@hack/ensure-node.sh >/dev/null
+	@touch $@
+endif
+
+.PHONY: deps
+deps: $(DEPS_STAMP) ## Install the npm dependencies (npm ci) when package-lock.json changed.
+
+$(DEPS_STAMP): package.json package-lock.json | node
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: build
+build: deps ## Compile src/ to dist/.
+	rm -rf dist
+	npx tsc -p tsconfig.build.json
+
+.PHONY: lint
+lint: deps ## Type-checked ESLint, Prettier check and tsc --noEmit over src/ and test/.
+	npx eslint .
+	npx prettier --check .
+	npx tsc --noEmit -p tsconfig.json
+
+.PHONY: fmt
+fmt: deps ## Format everything with Prettier.
+	npx prettier --write .
+
+##@ Test
+
+.PHONY: test
+test: lint test-unit test-integration ## The whole suite: lint, unit and integration tests.
+
+.PHONY: test-unit
+test-unit: deps ## Unit tests (pure logic, no cluster, seconds).
+	npx vitest run --project unit
+
+.PHONY: test-integration
+test-integration: deps components ## Integration tests against a local control plane started for the run.
+	npx vitest run --project integration
+
+##@ Local cluster
+
+.PHONY: components
+components: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok (cached by version).
+	hack/build-components.sh >/dev/null
+
+.PHONY: cluster-up
+cluster-up: components ## Start the local control plane in .cluster/ (idempotent; CLUSTER_DIR overrides).
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process of the local control plane.
+	hack/cluster.sh down
+
+.PHONY: cluster-status
+cluster-status: ## Show the local control plane's components and nodes.
+	hack/cluster.sh status
+
+.PHONY: demo
+demo: cluster-up ## Start the local cluster and show what runs on it.
+	KUBECONFIG=$(KUBECONFIG) kubectl get nodes,pods -A -o wide
+
+.PHONY: clean
+clean: ## Remove build output (keeps node_modules, .tools and the component cache).
+	rm -rf dist coverage

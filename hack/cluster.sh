@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# A real, local Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok (simulated nodes), built
+# from their Go modules by hack/build-components.sh.
+#
+#   hack/cluster.sh up       start what is not running, wait until usable (idempotent)
+#   hack/cluster.sh down     stop every process `up` started, by PID
+#   hack/cluster.sh status   show each component and the cluster's nodes
+#   hack/cluster.sh env      print the shell exports to use the cluster
+#
+# Environment (all optional):
+#   CLUSTER_DIR      state, PKI, logs and kubeconfig (default: <checkout>/.cluster)
+#   PORT_OFFSET      added to every default port, to run clusters side by side (default 0)
+#   ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT  single ports
+#   CLUSTER_NODES    number of kwok nodes (default 2)
+#   UP_TIMEOUT       seconds `up` waits for each step (default 120)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+CLUSTER_DIR=${CLUSTER_DIR:-$root/.cluster}
+mkdir -p "$CLUSTER_DIR"
+CLUSTER_DIR=$(cd "$CLUSTER_DIR" && pwd)
+pki="$CLUSTER_DIR/pki"
+logs="$CLUSTER_DIR/logs"
+pids="$CLUSTER_DIR/pids"
+kubeconfig="$CLUSTER_DIR/kubeconfig"
+UP_TIMEOUT=${UP_TIMEOUT:-120}
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+# Ports are fixed when the cluster is first started and remembered, so that
+# `down` and `status` need no environment.
+load_ports() {
+  if [ -f "$CLUSTER_DIR/ports.env" ]; then
+    # shellcheck disable=SC1091
+    . "$CLUSTER_DIR/ports.env"
+    return
+  fi
+  local off=${PORT_OFFSET:-0}
+  ETCD_PORT=${ETCD_PORT:-$((2379 + off))}
+  ETCD_PEER_PORT=${ETCD_PEER_PORT:-$((2380 + off))}
+  APISERVER_PORT=${APISERVER_PORT:-$((6443 + off))}
+  KCM_PORT=${KCM_PORT:-$((10257 + off))}
+  SCHEDULER_PORT=${SCHEDULER_PORT:-$((10259 + off))}
+}
+
+save_ports() {
+  cat >"$CLUSTER_DIR/ports.env" <<EOF
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+APISERVER_PORT=$APISERVER_PORT
+KCM_PORT=$KCM_PORT
+SCHEDULER_PORT=$SCHEDULER_PORT
+EOF
+}
+
+bin_dir() { "$here/build-components.sh" --print; }
+
+# A recorded PID counts as ours only while it runs the binary we started, so a
+# PID reused by another process after a crash is never signalled.
+running() { # name
+  local f="$pids/$1.pid" pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1 " || return 1
+}
+
+start() { # name args...
+  local name=$1; shift
+  if running "$name"; then return 0; fi
+  local bin
+  bin="$(bin_dir)/$name"
+  [ -x "$bin" ] || die "$name is not built; run hack/build-components.sh"
+  mkdir -p "$logs" "$pids"
+  # setsid: its own session and process group, so nothing it spawns outlives `down`.
+  HOME="$CLUSTER_DIR/home" setsid "$bin" "$@" >>"$logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$pids/$name.pid"
+  log "started $name (pid $!, log $logs/$name.log)"
+}
+
+# wait_for <name> <what> <command...>: retries the command until it succeeds,
+# failing with the component's log when the process dies or time runs out.
+wait_for() {
+  local name=$1 what=$2; shift 2
+  local deadline=$((SECONDS + UP_TIMEOUT))
+  while ! "$@" >/dev/null 2>&1; do
+    if [ -n "$name" ] && ! running "$name"; then
+      tail -n 20 "$logs/$name.log" >&2 || true
+      die "$name exited while waiting for $what; see $logs/$name.log"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      [ -n "$name" ] && { tail -n 20 "$logs/$name.log" >&2 || true; }
+      die "timed out after ${UP_TIMEOUT}s waiting for $what${name:+; see $logs/$name.log}"
+    fi
+    sleep 0.2
+  done
+}
+
+gen_pki() {
+  [ -f "$pki/admin.crt" ] && return 0
+  command -v openssl >/dev/null || die "openssl is required"
+  log "generating the CA and certificates in $pki"
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    umask 077
+    cat >ca.cnf <<'EOF'
+[req]
+distinguished_name=dn
+prompt=no
+x509_extensions=v3_ca
+[dn]
+CN=podium-local-ca
+[v3_ca]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign,digitalSignature
+subjectKeyIdentifier=hash
+EOF
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -config ca.cnf -keyout ca.key -out ca.crt 2>/dev/null
+    cat >apiserver.ext <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1
+EOF
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kubernetes-admin" -keyout admin.key -out admin.csr 2>/dev/null
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out admin.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    rm -f ./*.csr
+  )
+}
+
+write_kubeconfig() {
+  local b64
+  b64() { base64 -w0 "$1"; }
+  cat >"$kubeconfig.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: podium-local
+  cluster:
+    server: https://127.0.0.1:${APISERVER_PORT}
+    certificate-authority-data: $(b64 "$pki/ca.crt")
+users:
+- name: podium-local-admin
+  user:
+    client-certificate-data: $(b64 "$pki/admin.crt")
+    client-key-data: $(b64 "$pki/admin.key")
+contexts:
+- name: podium-local
+  context: {cluster: podium-local, user: podium-local-admin}
+current-context: podium-local
+EOF
+  chmod 600 "$kubeconfig.tmp"
+  mv "$kubeconfig.tmp" "$kubeconfig"
+}
+
+# kwok ships its behaviour as Stage objects but does not load them when run on
+# its own. We assemble kwokctl's default set from the pinned module's source at
+# set-up time, with one change: pods annotated kwok.podium.dev/manual-readiness
+# are made Running by kwok but never Ready, so tests (playing the kubelet) decide
+# readiness through the status subresource.
+write_kwok_stages() {
+  local src
+  src=$(cd "$here/tools/kwok" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  [ -d "$src/kustomize/stage" ] || die "kwok module source not found (run hack/build-components.sh)"
+  local s="$src/kustomize/stage" out="$CLUSTER_DIR/kwok-stages.yaml"
+  {
+    cat "$s/node/fast/node-initialize.yaml"
+    echo '---'
+    cat "$s/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml"
+    echo '---'
+    # pod-ready, restricted to pods without the manual-readiness annotation
+    sed "/^    matchExpressions:/a\\
+    - key: '.metadata.annotations[\"kwok.podium.dev/manual-readiness\"]'\\
+      operator: 'DoesNotExist'" "$s/pod/fast/pod-ready.yaml"
+    echo '---'
+    # pod-running: the same transition for annotated pods, with Ready=False
+    sed -e "s/^  name: pod-ready$/  name: pod-running-not-ready/" \
+      -e "/^    matchExpressions:/a\\
+    - key: '.metadata.annotations[\"kwok.podium.dev/manual-readiness\"]'\\
+      operator: 'Exists'" \
+      "$s/pod/fast/pod-ready.yaml" |
+      awk '
+        # flip the status of the Ready and ContainersReady conditions and of
+        # containerStatuses[].ready, leaving the rest of the template as it is
+        /status: "True"/ { held = $0; next }
+        held != "" {
+          if ($0 ~ /type: (Ready|ContainersReady)$/) sub(/"True"/, "\"False\"", held)
+          print held; held = ""
+        }
+        /^        ready: true$/ { sub(/true/, "false") }
+        { print }
+        END { if (held != "") print held }'
+    echo '---'
+    cat "$s/pod/fast/pod-complete.yaml"
+    echo '---'
+    cat "$s/pod/fast/pod-delete.yaml"
+  } >"$out.tmp"
+  mv "$out.tmp" "$out"
+}
+
+node_manifest() { # name
+  cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $1
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: $1
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+spec:
+  providerID: kwok://$1
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+EOF
+}
+
+kubectl_() { "$(bin_dir)/kubectl" --kubeconfig="$kubeconfig" "$@"; }
+
+apiserver_ready() {
+  curl -fsS --max-time 2 --cacert "$pki/ca.crt" "https://127.0.0.1:${APISERVER_PORT}/readyz" | grep -q ok
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  load_ports
+  "$here/build-components.sh" >/dev/null
+  local bin
+  bin=$(bin_dir)
+  gen_pki
+  save_ports
+  write_kubeconfig
+  write_kwok_stages
+  mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
+
+  start etcd --name=podium-local --data-dir="$CLUSTER_DIR/etcd" \
+    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster="podium-local=http://127.0.0.1:${ETCD_PEER_PORT}" \
+    --initial-cluster-state=new \
+    --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=2147483648 \
+    --log-level=warn
+  wait_for etcd "etcd /health" curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health"
+
+  start kube-apiserver \
+    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
+    --bind-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
+    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --authorization-mode=RBAC \
+    --allow-privileged=true --profiling=false --v=1
+  wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
+
+  start kube-controller-manager \
+    --kubeconfig="$kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="${KCM_PORT}" \
+    --leader-elect=false --controllers='*' \
+    --root-ca-file="$pki/ca.crt" \
+    --service-account-private-key-file="$pki/sa.key" \
+    --use-service-account-credentials=false \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --profiling=false --v=1
+
+  cat >"$CLUSTER_DIR/scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $kubeconfig
+leaderElection:
+  leaderElect: false
+EOF
+  start kube-scheduler --config="$CLUSTER_DIR/scheduler.yaml" \
+    --bind-address=127.0.0.1 --secure-port="${SCHEDULER_PORT}" --profiling=false --v=1
+
+  start kwok --kubeconfig="$kubeconfig" --config="$CLUSTER_DIR/kwok-stages.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr=10.244.0.0/16 --node-ip=10.200.0.10 \
+    --node-lease-duration-seconds=40
+
+  wait_for kube-controller-manager "kube-controller-manager /healthz" \
+    curl -kfsS --max-time 2 "https://127.0.0.1:${KCM_PORT}/healthz"
+  wait_for kube-scheduler "kube-scheduler /healthz" \
+    curl -kfsS --max-time 2 "https://127.0.0.1:${SCHEDULER_PORT}/healthz"
+
+  local n i name
+  n=${CLUSTER_NODES:-2}
+  for ((i = 0; i < n; i++)); do
+    name="kwok-node-$i"
+    kubectl_ get node "$name" >/dev/null 2>&1 || node_manifest "$name" | kubectl_ create -f - >/dev/null
+  done
+  wait_for kwok "$n Ready kwok nodes" \
+    kubectl_ wait --for=condition=Ready node -l type=kwok --timeout=2s
+  wait_for kube-controller-manager "the default ServiceAccount" \
+    kubectl_ -n default get serviceaccount default
+
+  log "cluster is up in $((SECONDS - t0)) s ($n kwok nodes, Kubernetes ${KUBERNETES_VERSION})"
+  usage
+}
+
+usage() {
+  cat <<EOF
+
+  export KUBECONFIG=$kubeconfig
+  export PATH=$(bin_dir):\$PATH     # kubectl ${KUBERNETES_VERSION}, built with the cluster
+  kubectl get nodes,pods -A
+  $(basename "$0") down             # stops every component
+EOF
+}
+
+cmd_down() {
+  local name pid i
+  # reverse start order: dependants first, etcd last
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    if running "$name"; then
+      pid=$(cat "$pids/$name.pid")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 100; i++)); do
+        running "$name" || break
+        sleep 0.1
+      done
+      if running "$name"; then
+        log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do running "$name" || break; sleep 0.1; done
+      fi
+      log "stopped $name (pid $pid)"
+    fi
+    rm -f "$pids/$name.pid"
+  done
+}
+
+cmd_status() {
+  load_ports
+  local name rc=0
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    if running "$name"; then
+      printf '%-24s running (pid %s)\n' "$name" "$(cat "$pids/$name.pid")"
+    else
+      printf '%-24s stopped\n' "$name"
+      rc=1
+    fi
+  done
+  if running kube-apiserver && apiserver_ready; then
+    echo "kube-apiserver: https://127.0.0.1:${APISERVER_PORT} (ready)"
+    kubectl_ get nodes
+  fi
+  return $rc
+}
+
+cmd_env() {
+  echo "export KUBECONFIG=$kubeconfig"
+  echo "export PATH=$(bin_dir):\$PATH"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *)
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -33,10 +33,11 @@ UP_TIMEOUT=${UP_TIMEOUT:-120}
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
 
-# Ports are fixed when the cluster is first started and remembered, so that
-# `down` and `status` need no environment.
+# Ports are fixed when the cluster starts and remembered, so that `down`,
+# `status` and a repeated `up` need no environment; while nothing runs, the
+# environment decides again.
 load_ports() {
-  if [ -f "$CLUSTER_DIR/ports.env" ]; then
+  if [ -f "$CLUSTER_DIR/ports.env" ] && any_running; then
     # shellcheck disable=SC1091
     . "$CLUSTER_DIR/ports.env"
     return
@@ -71,9 +72,28 @@ running() { # name
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1 " || return 1
 }
 
-start() { # name args...
-  local name=$1; shift
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start <name> <ports> <args...>: starts a component unless it already runs;
+# refuses when one of its ports is taken, since a health check would then
+# reach the other process and a broken cluster would look healthy.
+any_running() {
+  local name
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    running "$name" && return 0
+  done
+  return 1
+}
+
+start() {
+  local name=$1 ports=$2; shift 2
   if running "$name"; then return 0; fi
+  local port
+  for port in $ports; do
+    if port_in_use "$port"; then
+      die "port $port for $name is in use by another process; stop it or choose other ports (PORT_OFFSET=100 $(basename "$0") up)"
+    fi
+  done
   local bin
   bin="$(bin_dir)/$name"
   [ -x "$bin" ] || die "$name is not built; run hack/build-components.sh"
@@ -252,7 +272,7 @@ cmd_up() {
   write_kwok_stages
   mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
 
-  start etcd --name=podium-local --data-dir="$CLUSTER_DIR/etcd" \
+  start etcd "$ETCD_PORT $ETCD_PEER_PORT" --name=podium-local --data-dir="$CLUSTER_DIR/etcd" \
     --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --listen-peer-urls="http://127.0.0.1:${ETCD_PEER_PORT}" \
@@ -263,7 +283,7 @@ cmd_up() {
     --log-level=warn
   wait_for etcd "etcd /health" curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health"
 
-  start kube-apiserver \
+  start kube-apiserver "$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
     --bind-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
     --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
@@ -277,7 +297,7 @@ cmd_up() {
     --allow-privileged=true --profiling=false --v=1
   wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
 
-  start kube-controller-manager \
+  start kube-controller-manager "$KCM_PORT" \
     --kubeconfig="$kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="${KCM_PORT}" \
     --leader-elect=false --controllers='*' \
@@ -296,10 +316,10 @@ clientConnection:
 leaderElection:
   leaderElect: false
 EOF
-  start kube-scheduler --config="$CLUSTER_DIR/scheduler.yaml" \
+  start kube-scheduler "$SCHEDULER_PORT" --config="$CLUSTER_DIR/scheduler.yaml" \
     --bind-address=127.0.0.1 --secure-port="${SCHEDULER_PORT}" --profiling=false --v=1
 
-  start kwok --kubeconfig="$kubeconfig" --config="$CLUSTER_DIR/kwok-stages.yaml" \
+  start kwok "" --kubeconfig="$kubeconfig" --config="$CLUSTER_DIR/kwok-stages.yaml" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --cidr=10.244.0.0/16 --node-ip=10.200.0.10 \

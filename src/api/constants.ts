@@ -1,0 +1,64 @@
+/** The API group, version and names of the ElectionGroup custom resource. */
+export const GROUP = "podium.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "ElectionGroup";
+export const PLURAL = "electiongroups";
+export const SINGULAR = "electiongroup";
+export const SHORT_NAMES = ["eg"] as const;
+export const CATEGORIES = ["podium"] as const;
+
+/** Finalizer that lets podium remove its leader labels before a group goes away. */
+export const FINALIZER = `${GROUP}/cleanup`;
+/** Annotation on the leader pod: the epoch (Lease transitions) it leads in, a fencing token. */
+export const EPOCH_ANNOTATION = `${GROUP}/epoch`;
+/** Annotation on a pod: its integer priority as a next holder (higher first, default 0). */
+export const PRIORITY_ANNOTATION = `${GROUP}/priority`;
+/** Annotation on a Managed group's Lease: the uid of the pod named by holderIdentity. */
+export const HOLDER_UID_ANNOTATION = `${GROUP}/holder-uid`;
+
+/** Pod labels whose value names the pod's revision (Deployment, then StatefulSet/DaemonSet). */
+export const REVISION_LABELS = ["pod-template-hash", "controller-revision-hash"] as const;
+
+/** Condition types of an ElectionGroup's status. */
+export const ConditionType = {
+  Ready: "Ready",
+  LeaderElected: "LeaderElected",
+  Conflict: "Conflict",
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** Why leadership moved; recorded in status.history and the transitions metric. */
+export const TransitionReason = {
+  /** The group had no holder and one was chosen. */
+  Elected: "Elected",
+  HolderDeleted: "HolderDeleted",
+  HolderTerminating: "HolderTerminating",
+  HolderNotReady: "HolderNotReady",
+  /** The holder recorded in the Lease is no pod of the group (or a recreated pod of the same name). */
+  HolderGone: "HolderGone",
+  /** spec.preferredHolder named another ready candidate. */
+  PreferredHolder: "PreferredHolder",
+  /** No candidate is left: the group has become leaderless. */
+  NoReadyCandidates: "NoReadyCandidates",
+  /** Observed mode: the Lease holder changed. */
+  LeaseHolderChanged: "LeaseHolderChanged",
+  /** Observed mode: the Lease expired or was released. */
+  LeaseExpired: "LeaseExpired",
+} as const;
+export type TransitionReason = (typeof TransitionReason)[keyof typeof TransitionReason];
+
+/** Event reasons, constant so that alerts and `kubectl get events` filters can rely on them. */
+export const EventReason = {
+  LeaderElected: "LeaderElected",
+  LeaderLost: "LeaderLost",
+  NoReadyCandidates: "NoReadyCandidates",
+  InvalidSpec: "InvalidSpec",
+  Conflict: "Conflict",
+  StrayLeaderLabelRemoved: "StrayLeaderLabelRemoved",
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];
+
+/** The name podium writes as field manager and reports as the Events' controller. */
+export const CONTROLLER_NAME = "electiongroup";
+export const FIELD_MANAGER = "podium";

@@ -1,0 +1,97 @@
+/** TypeScript view of the ElectionGroup resource; src/api/schema.ts is the source of truth. */
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export type ElectionMode = "Managed" | "Observed";
+
+export interface LeaseSettings {
+  /** Name of the Lease in the group's namespace; the group's name when unset. */
+  name?: string;
+  durationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
+}
+
+export interface LeaderLabel {
+  key: string;
+  value: string;
+}
+
+/** The spec after schema defaults are applied. */
+export interface ElectionGroupSpec {
+  selector: LabelSelector;
+  mode: ElectionMode;
+  lease: LeaseSettings;
+  leaderLabel: LeaderLabel;
+  preferredHolder?: string;
+  notReadyToleranceSeconds: number;
+  paused: boolean;
+}
+
+/** metav1.Condition */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface TransitionRecord {
+  /** Previous holder, "" when the group was leaderless. */
+  from: string;
+  /** New holder, "" when the group became leaderless. */
+  to: string;
+  epoch: number;
+  reason: string;
+  time: string;
+  /** From detection of the cause to the new leader labelled (or the label removed). */
+  durationMs: number;
+}
+
+export interface ElectionGroupStatus {
+  observedGeneration?: number;
+  holder?: string;
+  holderUID?: string;
+  leaseName?: string;
+  epoch?: number;
+  transitions?: number;
+  lastTransitionTime?: string;
+  candidates?: number;
+  readyCandidates?: number;
+  /** "3/3": ready candidates over candidates, for the READY printer column. */
+  ready?: string;
+  conditions?: Condition[];
+  history?: TransitionRecord[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation: number;
+  resourceVersion: string;
+  creationTimestamp: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ElectionGroup {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: ElectionGroupSpec;
+  status?: ElectionGroupStatus;
+}

@@ -1,0 +1,17 @@
+/** The pure election core: decisions as values, no I/O. */
+export { isCandidate, parsePriority } from "./candidates.ts";
+export { compareGroupAge, conflictingGroups, ownsConflict } from "./conflict.ts";
+export type { GroupIdentity, LabelledPod } from "./conflict.ts";
+export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from "./lease.ts";
+export { decideManaged } from "./managed.ts";
+export { newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
+export type { RankContext } from "./order.ts";
+export { isEmptySelector, matchesSelector, selectorToString } from "./selector.ts";
+export type {
+  LeaseView,
+  LeaseWrite,
+  ManagedDecision,
+  ManagedInput,
+  PodRef,
+  PodView,
+} from "./types.ts";

@@ -1,0 +1,187 @@
+import { TransitionReason } from "../api/constants.ts";
+import type { ElectionGroupSpec } from "../api/types.ts";
+import { isCandidate } from "./candidates.ts";
+import { renewDueAt, renewIntervalMs } from "./lease.ts";
+import { rankNextHolders } from "./order.ts";
+import type { LeaseView, ManagedDecision, ManagedInput, PodRef, PodView } from "./types.ts";
+
+/** Where the holder named by the Lease stands, before any election. */
+type HolderState =
+  /** No Lease, or a released one: the group is leaderless. */
+  | { kind: "none" }
+  /** The Lease names a holder that must give up leadership now. */
+  | { kind: "lost"; name: string; reason: TransitionReason }
+  /** The holder keeps leadership; `toleranceLeftMs` while it is NotReady. */
+  | { kind: "kept"; pod: PodView; lease: LeaseView; toleranceLeftMs?: number };
+
+/** Phases a pod never leaves: waiting out the NotReady tolerance is pointless. */
+const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
+
+/**
+ * Returns the next step for a Managed group (DESIGN §2, Managed mode) from its
+ * pods, its Lease and the time; the same input always gives the same decision.
+ *
+ * - The holder is the pod named by `lease.holder` whose uid equals
+ *   `lease.holderUID` (any uid when the Lease records none). It keeps
+ *   leadership while it is a candidate, and while it is NotReady for less
+ *   than `notReadyToleranceSeconds` (counted from its Ready condition's last
+ *   transition; unknown counts as elapsed). It loses it at once when:
+ *   - no group pod has its name and the Lease recorded its uid: `HolderDeleted`
+ *     (podium elected it, and it is gone or no longer matches the selector);
+ *   - no group pod has its name and no uid was recorded, or the pod of that
+ *     name has another uid (recreated): `HolderGone` — the Lease names
+ *     something podium cannot tie to a pod it elected;
+ *   - it is terminating: `HolderTerminating`;
+ *   - it is NotReady past the tolerance, or in phase Succeeded/Failed:
+ *     `HolderNotReady`.
+ * - A candidate named by `spec.preferredHolder` takes over from a holder that
+ *   would otherwise stay (`PreferredHolder`); a non-candidate preferredHolder is
+ *   ignored.
+ * - A new holder is the first of {@link rankNextHolders}. The Lease is
+ *   acquired with transitions + 1, or created (a created Lease with a holder
+ *   starts at leaseTransitions 1, without one at 0); every other pod carrying
+ *   the leader label loses it. The transition's reason is the old holder's
+ *   cause, or `Elected` when there was no holder.
+ * - With no candidate the label goes everywhere and the Lease is released
+ *   once (transitions unchanged: like client-go, only the next acquire counts).
+ *   A transition to "" is recorded only when there was a holder, with the
+ *   cause that removed it; `NoReadyCandidates` is the condition and Event
+ *   reason for the leaderless state, derived from `holder === undefined`.
+ * - A staying holder has stray labels removed, the Lease renewed when
+ *   {@link renewDueAt} has come (or at once when the Lease lacks the holder's
+ *   uid, so that a recreated pod can never inherit it), and its label and
+ *   epoch annotation repaired when it is a candidate. A NotReady holder in
+ *   tolerance keeps a label it has but is not given one it lacks: a labelled
+ *   pod is always a candidate except while it waits out the tolerance.
+ */
+export function decideManaged(input: ManagedInput): ManagedDecision {
+  const { spec, pods, lease, now } = input;
+  const counts = { candidates: pods.length, readyCandidates: pods.filter(isCandidate).length };
+  const labelled = pods.filter((p) => p.leaderLabelValue === spec.leaderLabel.value);
+  const ranked = rankNextHolders(pods, spec);
+  const first = ranked[0];
+  const state = holderState(input);
+
+  if (state.kind === "kept") {
+    const preferred =
+      spec.preferredHolder !== undefined && first?.name === spec.preferredHolder
+        ? first
+        : undefined;
+    if (preferred === undefined || preferred.uid === state.pod.uid) {
+      return { ...keep(state, spec, labelled, now), ...counts };
+    }
+    return {
+      ...elect(preferred, state.pod.name, TransitionReason.PreferredHolder, state.lease, spec),
+      removeLabel: labelled.filter((p) => p.uid !== preferred.uid).map(ref),
+      ...counts,
+    };
+  }
+
+  const from = state.kind === "lost" ? state.name : "";
+  const reason = state.kind === "lost" ? state.reason : TransitionReason.Elected;
+  if (first !== undefined) {
+    return {
+      ...elect(first, from, reason, lease, spec),
+      removeLabel: labelled.filter((p) => p.uid !== first.uid).map(ref),
+      ...counts,
+    };
+  }
+
+  const decision: ManagedDecision = {
+    holder: undefined,
+    removeLabel: labelled.map(ref),
+    lease:
+      lease === undefined
+        ? { kind: "create", holder: undefined }
+        : lease.holder === ""
+          ? { kind: "none" }
+          : { kind: "release", transitions: lease.transitions },
+    ...counts,
+  };
+  if (from !== "" && lease !== undefined) {
+    decision.transition = { from, to: "", reason, epoch: lease.transitions };
+  }
+  return decision;
+}
+
+function holderState({ spec, pods, lease, now }: ManagedInput): HolderState {
+  if (lease === undefined || lease.holder === "") return { kind: "none" };
+  const name = lease.holder;
+  const pod = pods.find((p) => p.name === name);
+  if (pod === undefined) {
+    const reason =
+      lease.holderUID === undefined ? TransitionReason.HolderGone : TransitionReason.HolderDeleted;
+    return { kind: "lost", name, reason };
+  }
+  if (lease.holderUID !== undefined && pod.uid !== lease.holderUID) {
+    return { kind: "lost", name, reason: TransitionReason.HolderGone };
+  }
+  if (pod.terminating) return { kind: "lost", name, reason: TransitionReason.HolderTerminating };
+  if (isCandidate(pod)) return { kind: "kept", pod, lease };
+
+  const lost = { kind: "lost", name, reason: TransitionReason.HolderNotReady } as const;
+  if (TERMINAL_PHASES.includes(pod.phase)) return lost;
+  const toleranceMs = spec.notReadyToleranceSeconds * 1000;
+  // readySince is the Ready condition's last transition; it dates the NotReady
+  // spell only when the condition is False. Otherwise the start is unknown.
+  const since = pod.ready ? undefined : pod.readySince;
+  if (toleranceMs <= 0 || since === undefined) return lost;
+  // Capped at the full tolerance so a kubelet clock ahead of ours cannot stretch it.
+  const left = Math.min(since + toleranceMs - now, toleranceMs);
+  if (left <= 0) return lost;
+  return { kind: "kept", pod, lease, toleranceLeftMs: left };
+}
+
+function keep(
+  state: Extract<HolderState, { kind: "kept" }>,
+  spec: ElectionGroupSpec,
+  labelled: readonly PodView[],
+  now: number,
+): Omit<ManagedDecision, "candidates" | "readyCandidates"> {
+  const { pod, lease } = state;
+  const holder = ref(pod);
+  const dueAt = renewDueAt(lease, spec);
+  const renewNow = now >= dueAt || lease.holderUID === undefined;
+  const untilRenewal = renewNow ? renewIntervalMs(spec) : dueAt - now;
+  const decision: Omit<ManagedDecision, "candidates" | "readyCandidates"> = {
+    holder,
+    removeLabel: labelled.filter((p) => p.uid !== pod.uid).map(ref),
+    lease: renewNow ? { kind: "renew", holder } : { kind: "none" },
+    requeueAfterMs: Math.min(untilRenewal, state.toleranceLeftMs ?? Infinity),
+  };
+  const epoch = String(lease.transitions);
+  if (
+    isCandidate(pod) &&
+    (pod.leaderLabelValue !== spec.leaderLabel.value || pod.epochAnnotation !== epoch)
+  ) {
+    decision.addLabel = { ...holder, epoch: lease.transitions };
+  }
+  return decision;
+}
+
+/** Everything of a transition to `next` except which labels are removed. */
+function elect(
+  next: PodView,
+  from: string,
+  reason: TransitionReason,
+  lease: LeaseView | undefined,
+  spec: ElectionGroupSpec,
+): Omit<ManagedDecision, "candidates" | "readyCandidates" | "removeLabel"> {
+  const holder = ref(next);
+  const epoch = lease === undefined ? 1 : lease.transitions + 1;
+  return {
+    holder,
+    transition: { from, to: next.name, reason, epoch },
+    lease:
+      lease === undefined
+        ? { kind: "create", holder }
+        : { kind: "acquire", holder, transitions: epoch },
+    addLabel: { ...holder, epoch },
+    // The new holder's first renewal.
+    requeueAfterMs: renewIntervalMs(spec),
+  };
+}
+
+function ref(pod: PodView): PodRef {
+  return { name: pod.name, uid: pod.uid };
+}

@@ -1,0 +1,107 @@
+import type { TransitionReason } from "../api/constants.ts";
+import type { ElectionGroupSpec } from "../api/types.ts";
+
+/**
+ * What the election core needs to know about one pod of a group: the few
+ * fields the controller's cache keeps, with times as epoch milliseconds.
+ */
+export interface PodView {
+  name: string;
+  uid: string;
+  /** metadata.creationTimestamp */
+  createdAt: number;
+  /** metadata.deletionTimestamp is set: the pod is terminating. */
+  terminating: boolean;
+  /** status.phase */
+  phase: string;
+  /** The Ready condition is True. */
+  ready: boolean;
+  /** lastTransitionTime of the Ready condition, when the pod has one. */
+  readySince?: number;
+  /** The value of the pod's leader-label key, when it has that label. */
+  leaderLabelValue?: string;
+  /** The pod's podium.dev/epoch annotation, as written. */
+  epochAnnotation?: string;
+  /** The pod's podium.dev/priority annotation, as written (may be malformed). */
+  priorityAnnotation?: string;
+  /** The value of the first of REVISION_LABELS the pod carries. */
+  revision?: string;
+}
+
+/** What the election core needs to know about a group's Lease. */
+export interface LeaseView {
+  /** spec.holderIdentity; "" when released or never held. */
+  holder: string;
+  /** The Lease's podium.dev/holder-uid annotation, when present. */
+  holderUID?: string;
+  /** spec.leaseTransitions (the epoch); 0 when absent. */
+  transitions: number;
+  /** spec.leaseDurationSeconds as written, when present. */
+  durationSeconds?: number;
+  /** spec.renewTime, epoch ms, when present and parseable. */
+  renewTime?: number;
+  /** spec.acquireTime, epoch ms, when present and parseable. */
+  acquireTime?: number;
+  /**
+   * Local time at which the controller last saw the Lease's record change
+   * (client-go's observedTime): expiry is judged from this, never from the
+   * writer's renewTime.
+   */
+  observedAt: number;
+}
+
+export interface ManagedInput {
+  spec: ElectionGroupSpec;
+  /** Pods of the group's namespace matching the selector (any phase). */
+  pods: readonly PodView[];
+  /** The group's Lease, undefined when it does not exist yet. */
+  lease: LeaseView | undefined;
+  /** Now, epoch ms, from the injected clock. */
+  now: number;
+}
+
+/** A pod named together with the uid that every write to it is tied to. */
+export interface PodRef {
+  name: string;
+  uid: string;
+}
+
+/**
+ * The Lease write a decision calls for: create it, take it for a new holder
+ * (transitions + 1), renew it for the same holder, release it (holder ""), or
+ * leave it alone.
+ */
+export type LeaseWrite =
+  | { kind: "none" }
+  | { kind: "create"; holder: PodRef | undefined }
+  | { kind: "acquire"; holder: PodRef; transitions: number }
+  | { kind: "renew"; holder: PodRef }
+  | { kind: "release"; transitions: number };
+
+/**
+ * The next step for a Managed group, as a value. The controller carries it out
+ * in this order, each step only after the previous one succeeded:
+ * removeLabel (break), lease (the optimistic-concurrency point), addLabel (make).
+ */
+export interface ManagedDecision {
+  /** The holder once the step is carried out; undefined when leaderless. */
+  holder: PodRef | undefined;
+  /** Set when leadership changes (including to or from leaderless). */
+  transition?: {
+    from: string;
+    to: string;
+    reason: TransitionReason;
+    /** The epoch after the transition. */
+    epoch: number;
+  };
+  /** Pods whose leader label must be removed (old holder and strays). */
+  removeLabel: PodRef[];
+  lease: LeaseWrite;
+  /** The holder, when it lacks the label or the right epoch annotation. */
+  addLabel?: PodRef & { epoch: number };
+  /** Counts for status. */
+  candidates: number;
+  readyCandidates: number;
+  /** When the group must be looked at again even if nothing changes (renewal, tolerance). */
+  requeueAfterMs?: number;
+}

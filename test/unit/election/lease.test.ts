@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import {
+  isLeaseHeldAndValid,
+  leaseExpiresAt,
+  renewDueAt,
+  renewIntervalMs,
+} from "../../../src/election/lease.ts";
+import type { LeaseView } from "../../../src/election/types.ts";
+import { lease, spec, T0 } from "./fixtures.ts";
+
+describe("leaseExpiresAt", () => {
+  it.each([
+    ["the Lease's own duration", lease("a", 1, { durationSeconds: 20 }), T0 + 20_000],
+    [
+      "the fallback when the Lease states none",
+      lease("a", 1, { durationSeconds: undefined }),
+      T0 + 15_000,
+    ],
+    [
+      "observedAt, not the writer's renewTime",
+      lease("a", 1, { renewTime: T0 + 60_000, observedAt: T0 + 1_000 }),
+      T0 + 16_000,
+    ],
+  ] as [string, LeaseView, number][])("uses %s", (_, l, want) => {
+    expect(leaseExpiresAt(l, 15)).toBe(want);
+  });
+});
+
+describe("isLeaseHeldAndValid", () => {
+  const cases: Record<string, { lease: LeaseView; now: number; want: boolean }> = {
+    "held, 1 ms before expiry": { lease: lease("a", 1), now: T0 + 14_999, want: true },
+    "held, exactly at expiry": { lease: lease("a", 1), now: T0 + 15_000, want: false },
+    "released, not expired": { lease: lease("", 1), now: T0, want: false },
+  };
+  it.each(Object.entries(cases))("%s", (_, { lease: l, now, want }) => {
+    expect(isLeaseHeldAndValid(l, now, 15)).toBe(want);
+  });
+});
+
+describe("renewIntervalMs", () => {
+  it.each([
+    [15, 2, 7_500],
+    [60, 2, 30_000],
+    [3, 2, 2_000],
+    [15, 10, 10_000],
+  ])("duration %d s, retry %d s -> %d ms", (durationSeconds, retryPeriodSeconds, want) => {
+    const s = spec({ lease: { durationSeconds, retryPeriodSeconds, renewDeadlineSeconds: 1 } });
+    expect(renewIntervalMs(s)).toBe(want);
+  });
+});
+
+describe("renewDueAt", () => {
+  it("counts from renewTime, or from observedAt when renewTime is missing", () => {
+    expect(renewDueAt(lease("a", 1, { renewTime: T0 + 1000, observedAt: T0 + 5000 }), spec())).toBe(
+      T0 + 8_500,
+    );
+    expect(renewDueAt(lease("a", 1, { renewTime: undefined, observedAt: T0 + 5000 }), spec())).toBe(
+      T0 + 12_500,
+    );
+  });
+});

@@ -67,6 +67,10 @@ lint: deps ## Type-checked ESLint, Prettier check and tsc --noEmit over src/ and
 fmt: deps ## Format everything with Prettier.
 	npx prettier --write .
 
+.PHONY: generate
+generate: deps ## Regenerate crds/ from the schema in src/api/.
+	node hack/generate-crd.ts
+
 ##@ Test
 
 .PHONY: test

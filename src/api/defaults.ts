@@ -1,0 +1,35 @@
+/**
+ * Defaults and bounds of the ElectionGroup spec, in one place so that the schema (which the API
+ * server applies), the validator and any code that needs "the default lease" agree.
+ *
+ * The lease defaults are client-go's and controller-runtime's (15/10/2 s), so that pods running
+ * client-go leader election in Observed mode and podium in Managed mode behave alike.
+ */
+export const DEFAULT_MODE = "Managed";
+
+export const DEFAULT_LEASE_DURATION_SECONDS = 15;
+export const DEFAULT_RENEW_DEADLINE_SECONDS = 10;
+export const DEFAULT_RETRY_PERIOD_SECONDS = 2;
+
+export const DEFAULT_LEADER_LABEL_KEY = "role";
+export const DEFAULT_LEADER_LABEL_VALUE = "leader";
+
+export const DEFAULT_NOT_READY_TOLERANCE_SECONDS = 0;
+export const DEFAULT_PAUSED = false;
+
+/** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
+export const MAX_LEASE_DURATION_SECONDS = 3600;
+export const MAX_RENEW_DEADLINE_SECONDS = 3600;
+export const MAX_RETRY_PERIOD_SECONDS = 600;
+export const MAX_NOT_READY_TOLERANCE_SECONDS = 3600;
+
+/**
+ * Upper bounds of collections. The API server's CEL cost estimator needs them (an unbounded list
+ * makes every rule over it "too expensive"), and they are far above any real selector.
+ */
+export const MAX_MATCH_LABELS = 64;
+export const MAX_MATCH_EXPRESSIONS = 32;
+export const MAX_MATCH_EXPRESSION_VALUES = 64;
+/** status.history keeps the newest transitions only. */
+export const MAX_HISTORY = 10;
+export const MAX_CONDITIONS = 16;

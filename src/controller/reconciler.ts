@@ -1,0 +1,630 @@
+import { API_VERSION, ConditionType, EventReason, FINALIZER, KIND } from "../api/constants.ts";
+import type {
+  ElectionGroup,
+  ElectionGroupSpec,
+  ElectionGroupStatus,
+  LeaderLabel,
+} from "../api/types.ts";
+import { leaseName, validateSpec } from "../api/validate.ts";
+import { conflictingGroups, decideManaged, ownsConflict } from "../election/index.ts";
+import type {
+  GroupIdentity,
+  LeaseView,
+  ManagedDecision,
+  PodRef,
+  PodView,
+} from "../election/index.ts";
+import type { EventRecorder, EventSubject } from "../observability/events.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { OperatorMetrics } from "../observability/metrics.ts";
+import type { CachedLease, CachedPod } from "./cached.ts";
+import { getCondition, pushHistory, sameStatus, setCondition } from "./status.ts";
+import type { LeaseRecord, Writer } from "./writer.ts";
+
+/** What a reconcile asks of the queue: look at the group again after this long. */
+export interface Result {
+  requeueAfterMs?: number;
+}
+
+/** Read access to the controller's caches; the reconciler never lists from the API server. */
+export interface Store {
+  group(namespace: string, name: string): ElectionGroup | undefined;
+  groupsInNamespace(namespace: string): ElectionGroup[];
+  /** Pods of `namespace` matching `selector`. */
+  podsFor(namespace: string, selector: ElectionGroupSpec["selector"]): CachedPod[];
+  pod(namespace: string, name: string): CachedPod | undefined;
+  lease(namespace: string, name: string): CachedLease | undefined;
+}
+
+export interface ReconcilerDeps {
+  store: Store;
+  writer: Writer;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  now: () => number;
+}
+
+/** A 409 means our cache is behind a write; its watch event is on the way. */
+const CONFLICT_RETRY_MS = 250;
+
+function subjectOf(group: ElectionGroup): EventSubject {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+  };
+}
+
+function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
+  const view: PodView = {
+    name: pod.name,
+    uid: pod.uid,
+    createdAt: pod.createdAt,
+    terminating: pod.terminating,
+    phase: pod.phase,
+    ready: pod.ready,
+  };
+  if (pod.readySince !== undefined) view.readySince = pod.readySince;
+  const value = pod.labels[label.key];
+  if (value !== undefined) view.leaderLabelValue = value;
+  if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
+  if (pod.priorityAnnotation !== undefined) view.priorityAnnotation = pod.priorityAnnotation;
+  if (pod.revision !== undefined) view.revision = pod.revision;
+  return view;
+}
+
+function toLeaseView(lease: CachedLease): LeaseView {
+  const view: LeaseView = {
+    holder: lease.holder,
+    transitions: lease.transitions,
+    observedAt: lease.observedAt,
+  };
+  if (lease.holderUID !== undefined) view.holderUID = lease.holderUID;
+  if (lease.durationSeconds !== undefined) view.durationSeconds = lease.durationSeconds;
+  if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
+  if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
+  return view;
+}
+
+function identityOf(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
+  return {
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
+    selector: spec.selector,
+    leaderLabelKey: spec.leaderLabel.key,
+  };
+}
+
+/**
+ * Reconciles one ElectionGroup: reads the caches, asks the election core what
+ * to do, carries the decision out in the safe order (break, Lease, make), and
+ * writes status once at the end. Every write takes `signal`, which aborts the
+ * moment this replica stops leading the operator.
+ */
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  /** The pod each group's leader gauge names, so the series can be removed when it moves. */
+  readonly #leaderSeries = new Map<string, string>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Reconciles the group `namespace/name`. `detectedAt` is when the change
+   * that triggered this run was first seen, so fail-over durations include
+   * the time spent in the queue.
+   */
+  async reconcile(
+    namespace: string,
+    name: string,
+    signal: AbortSignal,
+    detectedAt: number,
+    log: Logger,
+  ): Promise<Result> {
+    const { store } = this.#deps;
+    const group = store.group(namespace, name);
+    if (group === undefined) {
+      this.#forgetMetrics(namespace, name);
+      return {};
+    }
+    if (group.metadata.deletionTimestamp !== undefined) return this.#finalize(group, signal, log);
+
+    const validation = validateSpec(group.spec);
+    if (!validation.ok) {
+      const message = validation.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+      await this.#writeStatus(group, signal, (s, now) => {
+        s.conditions = setCondition(
+          s.conditions,
+          {
+            type: ConditionType.Ready,
+            status: "False",
+            reason: EventReason.InvalidSpec,
+            message,
+            observedGeneration: group.metadata.generation,
+          },
+          now,
+        );
+      });
+      this.#recordOncePerGeneration(group, "Warning", EventReason.InvalidSpec, message);
+      log.info({ errors: validation.errors }, "invalid spec; touching nothing");
+      return {};
+    }
+    const spec = validation.spec;
+
+    // The finalizer goes on before any side effect, so no label can outlive the group.
+    if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) {
+      const outcome = await this.#deps.writer.setFinalizer(group, true, signal);
+      if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
+    }
+
+    const pods = store.podsFor(namespace, spec.selector);
+
+    const me = identityOf(group, spec);
+    const others = store.groupsInNamespace(namespace).flatMap((g) => {
+      const v = validateSpec(g.spec);
+      return v.ok && g.metadata.deletionTimestamp === undefined ? [identityOf(g, v.spec)] : [];
+    });
+    const rivals = conflictingGroups(me, others, pods);
+    const conflictNames = rivals.map((r) => r.name).join(", ");
+    if (rivals.length > 0 && !ownsConflict(me, rivals)) {
+      const message = `ElectionGroup ${conflictNames} is older and selects the same pods with the leader label key ${spec.leaderLabel.key}; this group touches nothing`;
+      await this.#writeStatus(group, signal, (s, now) => {
+        const base = {
+          observedGeneration: group.metadata.generation,
+        };
+        s.conditions = setCondition(
+          s.conditions,
+          { ...base, type: ConditionType.Conflict, status: "True", reason: "Conflict", message },
+          now,
+        );
+        s.conditions = setCondition(
+          s.conditions,
+          { ...base, type: ConditionType.Ready, status: "False", reason: "Conflict", message },
+          now,
+        );
+      });
+      this.#recordOncePerGeneration(group, "Warning", EventReason.Conflict, message);
+      return {};
+    }
+
+    if (spec.mode === "Observed") {
+      await this.#writeStatus(group, signal, (s, now) => {
+        s.conditions = setCondition(
+          s.conditions,
+          {
+            type: ConditionType.Ready,
+            status: "False",
+            reason: "ObservedModeUnsupported",
+            message: "mode Observed is not implemented in this version of podium",
+            observedGeneration: group.metadata.generation,
+          },
+          now,
+        );
+      });
+      return {};
+    }
+
+    return this.#reconcileManaged(group, spec, pods, rivals.length > 0 ? conflictNames : "", {
+      signal,
+      detectedAt,
+      log,
+    });
+  }
+
+  async #reconcileManaged(
+    group: ElectionGroup,
+    spec: ElectionGroupSpec,
+    pods: CachedPod[],
+    outranked: string,
+    ctx: { signal: AbortSignal; detectedAt: number; log: Logger },
+  ): Promise<Result> {
+    const { store, writer, now } = this.#deps;
+    const { namespace } = group.metadata;
+    const { signal, log } = ctx;
+    const lease = leaseName({ metadata: group.metadata, spec });
+    const cachedLease = store.lease(namespace, lease);
+    const leaseView = cachedLease ? toLeaseView(cachedLease) : undefined;
+    const decision = decideManaged({
+      spec,
+      pods: pods.map((p) => toPodView(p, spec.leaderLabel)),
+      lease: leaseView,
+      now: now(),
+    });
+
+    // A holder that left the selector is no pod of the group, so the core
+    // cannot see its label; it must not keep attracting the Service's traffic.
+    const formerHolder =
+      cachedLease && cachedLease.holder !== ""
+        ? store.pod(namespace, cachedLease.holder)
+        : undefined;
+    const removeLabel: PodRef[] = [...decision.removeLabel];
+    if (
+      formerHolder &&
+      !pods.some((p) => p.uid === formerHolder.uid) &&
+      formerHolder.labels[spec.leaderLabel.key] === spec.leaderLabel.value &&
+      (cachedLease?.holderUID === undefined || cachedLease.holderUID === formerHolder.uid)
+    ) {
+      removeLabel.push({ name: formerHolder.name, uid: formerHolder.uid });
+    }
+
+    const ownedByOther =
+      cachedLease !== undefined &&
+      cachedLease.ownerUIDs.length > 0 &&
+      !cachedLease.ownerUIDs.includes(group.metadata.uid);
+    const leaseConflict = ownedByOther
+      ? `Lease ${lease} belongs to another object; set spec.lease.name to a Lease of this group's own`
+      : "";
+
+    let wrote = false;
+    if (!spec.paused && !ownedByOther) {
+      // (a) break: no pod but the new holder may carry the label from here on.
+      for (const pod of removeLabel) {
+        const outcome = await writer.removeLeaderLabel(namespace, pod, spec.leaderLabel, signal);
+        if (outcome === "ok") {
+          wrote = true;
+          if (!decision.transition && pod.name !== decision.holder?.name) {
+            this.#deps.recorder.record(
+              subjectOf(group),
+              "Warning",
+              EventReason.StrayLeaderLabelRemoved,
+              "RemoveLabel",
+              `removed ${spec.leaderLabel.key}=${spec.leaderLabel.value} from pod ${pod.name}, which does not lead`,
+            );
+          }
+        }
+      }
+      // (b) the Lease, with optimistic concurrency: a 409 means someone moved first.
+      const leaseOutcome = await this.#writeLease(
+        group,
+        spec,
+        lease,
+        cachedLease,
+        decision,
+        signal,
+      );
+      if (leaseOutcome !== "ok") {
+        log.debug({ lease, outcome: leaseOutcome }, "lease write lost a race; retrying");
+        return { requeueAfterMs: CONFLICT_RETRY_MS };
+      }
+      wrote ||= decision.lease.kind !== "none";
+      // (c) make: the new holder gets the label and its epoch.
+      if (decision.addLabel) {
+        const { epoch, ...pod } = decision.addLabel;
+        const outcome = await writer.setLeaderLabel(
+          namespace,
+          pod,
+          spec.leaderLabel,
+          epoch,
+          signal,
+        );
+        if (outcome !== "ok") {
+          log.info({ pod: pod.name, outcome }, "new holder vanished before it was labelled");
+          return { requeueAfterMs: 0 };
+        }
+        wrote = true;
+      }
+    }
+    const labelledAt = now();
+
+    const transition = !spec.paused && !ownedByOther ? decision.transition : undefined;
+    if (transition) this.#reportTransition(group, transition, ctx.detectedAt, labelledAt, log);
+    if (wrote && !transition) log.debug({ decision }, "repaired labels or renewed the lease");
+
+    await this.#writeStatus(group, signal, (s, nowIso) => {
+      this.#managedStatus(s, group, spec, lease, decision, {
+        transition,
+        durationMs: labelledAt - ctx.detectedAt,
+        nowIso,
+        outranked,
+        leaseConflict,
+        leaseView,
+      });
+    });
+
+    this.#setLeaderSeries(namespace, group.metadata.name, decision.holder?.name ?? "");
+    this.#deps.metrics.readyCandidates.set(
+      { namespace, name: group.metadata.name },
+      decision.readyCandidates,
+    );
+    this.#deps.metrics.groups.set({ namespace, name: group.metadata.name, mode: spec.mode }, 1);
+    return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
+  }
+
+  async #writeLease(
+    group: ElectionGroup,
+    spec: ElectionGroupSpec,
+    name: string,
+    cached: CachedLease | undefined,
+    decision: ManagedDecision,
+    signal: AbortSignal,
+  ): Promise<"ok" | "gone" | "conflict"> {
+    const { writer, now } = this.#deps;
+    const t = now();
+    const base = { durationSeconds: spec.lease.durationSeconds, renewTime: t };
+    const write = decision.lease;
+    switch (write.kind) {
+      case "none":
+        return "ok";
+      case "create": {
+        const record: LeaseRecord = {
+          ...base,
+          holder: write.holder?.name ?? "",
+          holderUID: write.holder?.uid,
+          transitions: write.holder ? 1 : 0,
+          acquireTime: t,
+        };
+        return writer.createLease(group, name, record, signal);
+      }
+      case "acquire":
+        return writer.updateLease(
+          group.metadata.namespace,
+          name,
+          cached?.resourceVersion ?? "",
+          {
+            ...base,
+            holder: write.holder.name,
+            holderUID: write.holder.uid,
+            transitions: write.transitions,
+            acquireTime: t,
+          },
+          signal,
+        );
+      case "renew":
+        return writer.updateLease(
+          group.metadata.namespace,
+          name,
+          cached?.resourceVersion ?? "",
+          {
+            ...base,
+            holder: write.holder.name,
+            holderUID: write.holder.uid,
+            transitions: cached?.transitions ?? 0,
+            acquireTime: cached?.acquireTime ?? t,
+          },
+          signal,
+        );
+      case "release":
+        // client-go's release record: no holder, a 1 s duration, transitions kept.
+        return writer.updateLease(
+          group.metadata.namespace,
+          name,
+          cached?.resourceVersion ?? "",
+          {
+            holder: "",
+            holderUID: undefined,
+            durationSeconds: 1,
+            transitions: write.transitions,
+            acquireTime: t,
+            renewTime: t,
+          },
+          signal,
+        );
+    }
+  }
+
+  #reportTransition(
+    group: ElectionGroup,
+    transition: NonNullable<ManagedDecision["transition"]>,
+    detectedAt: number,
+    labelledAt: number,
+    log: Logger,
+  ): void {
+    const { metrics, recorder } = this.#deps;
+    const labels = { namespace: group.metadata.namespace, name: group.metadata.name };
+    metrics.transitions.inc({ ...labels, reason: transition.reason });
+    this.#setLeaderSeries(labels.namespace, labels.name, transition.to);
+    const subject = subjectOf(group);
+    if (transition.to !== "") {
+      if (transition.from !== "") {
+        metrics.failoverSeconds.observe(labels, (labelledAt - detectedAt) / 1000);
+      }
+      recorder.record(
+        subject,
+        "Normal",
+        EventReason.LeaderElected,
+        "Elect",
+        `pod ${transition.to} leads in epoch ${transition.epoch}` +
+          (transition.from === "" ? "" : ` (was ${transition.from}: ${transition.reason})`),
+      );
+    }
+    if (transition.from !== "") {
+      recorder.record(
+        subject,
+        "Normal",
+        EventReason.LeaderLost,
+        "Elect",
+        `pod ${transition.from} lost leadership: ${transition.reason}`,
+      );
+    }
+    if (transition.to === "") {
+      recorder.record(
+        subject,
+        "Warning",
+        EventReason.NoReadyCandidates,
+        "Elect",
+        "no ready pod matches the selector; the group is leaderless and the Lease is released",
+      );
+    }
+    log.info(
+      {
+        from: transition.from,
+        to: transition.to,
+        epoch: transition.epoch,
+        reason: transition.reason,
+        durationMs: labelledAt - detectedAt,
+      },
+      "leadership moved",
+    );
+  }
+
+  #managedStatus(
+    s: ElectionGroupStatus,
+    group: ElectionGroup,
+    spec: ElectionGroupSpec,
+    lease: string,
+    decision: ManagedDecision,
+    extra: {
+      transition: ManagedDecision["transition"];
+      durationMs: number;
+      nowIso: string;
+      outranked: string;
+      leaseConflict: string;
+      leaseView: LeaseView | undefined;
+    },
+  ): void {
+    const { transition, nowIso } = extra;
+    const observedGeneration = group.metadata.generation;
+    const effective = spec.paused || extra.leaseConflict !== "";
+    const holder = effective
+      ? extra.leaseView && extra.leaseView.holder !== ""
+        ? { name: extra.leaseView.holder, uid: extra.leaseView.holderUID ?? "" }
+        : undefined
+      : decision.holder;
+    const created = decision.lease.kind === "create" ? (decision.holder ? 1 : 0) : undefined;
+    const epoch = effective
+      ? (extra.leaseView?.transitions ?? 0)
+      : (transition?.epoch ?? created ?? extra.leaseView?.transitions ?? 0);
+    s.holder = holder?.name ?? "";
+    s.holderUID = holder?.uid ?? "";
+    s.leaseName = lease;
+    s.epoch = epoch;
+    s.transitions = epoch;
+    s.candidates = decision.candidates;
+    s.readyCandidates = decision.readyCandidates;
+    s.ready = `${decision.readyCandidates}/${decision.candidates}`;
+    if (transition) {
+      s.lastTransitionTime = nowIso;
+      s.history = pushHistory(s.history, {
+        from: transition.from,
+        to: transition.to,
+        epoch: transition.epoch,
+        reason: transition.reason,
+        time: nowIso,
+        durationMs: Math.max(0, Math.round(extra.durationMs)),
+      });
+    }
+    const leaderElected =
+      holder !== undefined
+        ? {
+            status: "True" as const,
+            reason: EventReason.LeaderElected,
+            message: `pod ${holder.name} leads in epoch ${epoch}`,
+          }
+        : {
+            status: "False" as const,
+            reason: EventReason.NoReadyCandidates,
+            message: `none of the ${decision.candidates} pods matching the selector is ready`,
+          };
+    s.conditions = setCondition(
+      s.conditions,
+      { type: ConditionType.LeaderElected, observedGeneration, ...leaderElected },
+      nowIso,
+    );
+    s.conditions = setCondition(
+      s.conditions,
+      {
+        type: ConditionType.Conflict,
+        observedGeneration,
+        status: "False",
+        reason: "NoConflict",
+        message:
+          extra.outranked === ""
+            ? "no other ElectionGroup selects these pods with the same leader label key"
+            : `newer ElectionGroup ${extra.outranked} selects some of these pods and is ignored`,
+      },
+      nowIso,
+    );
+    const ready = spec.paused
+      ? {
+          status: "False" as const,
+          reason: "Paused",
+          message: "spec.paused is true: podium reports but changes nothing",
+        }
+      : extra.leaseConflict !== ""
+        ? { status: "False" as const, reason: "LeaseConflict", message: extra.leaseConflict }
+        : holder !== undefined
+          ? {
+              status: "True" as const,
+              reason: EventReason.LeaderElected,
+              message: `pod ${holder.name} holds the Lease and alone carries ${spec.leaderLabel.key}=${spec.leaderLabel.value}`,
+            }
+          : { ...leaderElected };
+    s.conditions = setCondition(
+      s.conditions,
+      { type: ConditionType.Ready, observedGeneration, ...ready },
+      nowIso,
+    );
+    s.observedGeneration = observedGeneration;
+  }
+
+  /** Removes the group's leader labels, then its finalizer; the Lease goes by garbage collection. */
+  async #finalize(group: ElectionGroup, signal: AbortSignal, log: Logger): Promise<Result> {
+    if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    const { store, writer } = this.#deps;
+    const validation = validateSpec(group.spec);
+    if (validation.ok) {
+      const { selector, leaderLabel } = validation.spec;
+      for (const pod of store.podsFor(group.metadata.namespace, selector)) {
+        if (pod.labels[leaderLabel.key] !== leaderLabel.value) continue;
+        await writer.removeLeaderLabel(group.metadata.namespace, pod, leaderLabel, signal);
+      }
+    }
+    const outcome = await writer.setFinalizer(group, false, signal);
+    if (outcome === "conflict") return { requeueAfterMs: CONFLICT_RETRY_MS };
+    this.#forgetMetrics(group.metadata.namespace, group.metadata.name);
+    log.info("removed leader labels and the finalizer");
+    return {};
+  }
+
+  async #writeStatus(
+    group: ElectionGroup,
+    signal: AbortSignal,
+    update: (status: ElectionGroupStatus, nowIso: string) => void,
+  ): Promise<void> {
+    const next: ElectionGroupStatus = structuredClone(group.status ?? {});
+    update(next, new Date(this.#deps.now()).toISOString());
+    next.observedGeneration = group.metadata.generation;
+    if (sameStatus(group.status, next)) return;
+    const outcome = await this.#deps.writer.patchStatus(group, next, signal);
+    if (outcome === "conflict") throw new Error("status update conflicted");
+  }
+
+  #recordOncePerGeneration(
+    group: ElectionGroup,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): void {
+    const ready = getCondition(group.status?.conditions, ConditionType.Ready);
+    if (ready?.reason === reason && ready.observedGeneration === group.metadata.generation) return;
+    this.#deps.recorder.record(subjectOf(group), type, reason, "Reconcile", message);
+  }
+
+  #setLeaderSeries(namespace: string, name: string, pod: string): void {
+    const key = `${namespace}/${name}`;
+    const previous = this.#leaderSeries.get(key);
+    if (previous === pod) return;
+    if (previous !== undefined)
+      this.#deps.metrics.leader.remove({ namespace, name, pod: previous });
+    if (pod === "") {
+      this.#leaderSeries.delete(key);
+      return;
+    }
+    this.#deps.metrics.leader.set({ namespace, name, pod }, 1);
+    this.#leaderSeries.set(key, pod);
+  }
+
+  #forgetMetrics(namespace: string, name: string): void {
+    const { metrics } = this.#deps;
+    this.#setLeaderSeries(namespace, name, "");
+    metrics.readyCandidates.remove({ namespace, name });
+    metrics.groups.remove({ namespace, name, mode: "Managed" });
+    metrics.groups.remove({ namespace, name, mode: "Observed" });
+  }
+}

@@ -1,0 +1,240 @@
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+} from "@kubernetes/client-node";
+import {
+  API_VERSION,
+  EPOCH_ANNOTATION,
+  FINALIZER,
+  GROUP,
+  HOLDER_UID_ANNOTATION,
+  KIND,
+  PLURAL,
+  VERSION,
+} from "../api/constants.ts";
+import type { ElectionGroup, ElectionGroupStatus, LeaderLabel } from "../api/types.ts";
+import type { PodRef } from "../election/types.ts";
+import { callOptions } from "../kube/client.ts";
+import type { ClientFactory } from "../kube/client.ts";
+import { toMicroTime } from "../kube/microtime.ts";
+
+/** How a write ended when it did not simply succeed. */
+export type WriteOutcome = "ok" | "gone" | "conflict";
+
+/** The Lease record podium writes for a Managed group. */
+export interface LeaseRecord {
+  holder: string;
+  holderUID: string | undefined;
+  durationSeconds: number;
+  transitions: number;
+  acquireTime: number;
+  renewTime: number;
+}
+
+/**
+ * Every write the controller makes, each tied to what the decision saw (a
+ * pod's uid, a Lease's resourceVersion) and to a signal that aborts it the
+ * moment this replica stops leading.
+ */
+export interface Writer {
+  setLeaderLabel(
+    namespace: string,
+    pod: PodRef,
+    label: LeaderLabel,
+    epoch: number | undefined,
+    signal: AbortSignal,
+  ): Promise<WriteOutcome>;
+  removeLeaderLabel(
+    namespace: string,
+    pod: PodRef,
+    label: LeaderLabel,
+    signal: AbortSignal,
+  ): Promise<WriteOutcome>;
+  createLease(
+    group: ElectionGroup,
+    name: string,
+    record: LeaseRecord,
+    signal: AbortSignal,
+  ): Promise<WriteOutcome>;
+  updateLease(
+    namespace: string,
+    name: string,
+    resourceVersion: string,
+    record: LeaseRecord,
+    signal: AbortSignal,
+  ): Promise<WriteOutcome>;
+  patchStatus(
+    group: ElectionGroup,
+    status: ElectionGroupStatus,
+    signal: AbortSignal,
+  ): Promise<WriteOutcome>;
+  setFinalizer(group: ElectionGroup, present: boolean, signal: AbortSignal): Promise<WriteOutcome>;
+}
+
+function outcomeOf(err: unknown): WriteOutcome {
+  if (err instanceof ApiException) {
+    if (err.code === 404) return "gone";
+    if (err.code === 409) return "conflict";
+  }
+  throw err;
+}
+
+async function attempt(write: () => Promise<unknown>): Promise<WriteOutcome> {
+  try {
+    await write();
+    return "ok";
+  } catch (err) {
+    return outcomeOf(err);
+  }
+}
+
+function leaseSpec(record: LeaseRecord): Record<string, unknown> {
+  return {
+    holderIdentity: record.holder,
+    leaseDurationSeconds: record.durationSeconds,
+    leaseTransitions: record.transitions,
+    acquireTime: toMicroTime(record.acquireTime),
+    renewTime: toMicroTime(record.renewTime),
+  };
+}
+
+/** The Writer over the real API: merge patches with preconditions, the Lease by resourceVersion. */
+export function createWriter(makeClient: ClientFactory): Writer {
+  const core = makeClient(CoreV1Api);
+  const coordination = makeClient(CoordinationV1Api);
+  const custom = makeClient(CustomObjectsApi);
+  const merge = (signal: AbortSignal) => callOptions(signal, PatchStrategy.MergePatch);
+
+  return {
+    setLeaderLabel: (namespace, pod, label, epoch, signal) =>
+      attempt(() =>
+        core.patchNamespacedPod(
+          {
+            name: pod.name,
+            namespace,
+            body: {
+              // A merge patch that names the uid is refused (409) when the pod
+              // was recreated under the same name since the decision.
+              metadata: {
+                uid: pod.uid,
+                labels: { [label.key]: label.value },
+                ...(epoch === undefined
+                  ? {}
+                  : { annotations: { [EPOCH_ANNOTATION]: String(epoch) } }),
+              },
+            },
+          },
+          merge(signal),
+        ),
+      ),
+
+    removeLeaderLabel: (namespace, pod, label, signal) =>
+      attempt(() =>
+        core.patchNamespacedPod(
+          {
+            name: pod.name,
+            namespace,
+            body: {
+              metadata: {
+                uid: pod.uid,
+                labels: { [label.key]: null },
+                annotations: { [EPOCH_ANNOTATION]: null },
+              },
+            },
+          },
+          merge(signal),
+        ),
+      ),
+
+    createLease: (group, name, record, signal) =>
+      attempt(() =>
+        coordination.createNamespacedLease(
+          {
+            namespace: group.metadata.namespace,
+            body: {
+              metadata: {
+                name,
+                namespace: group.metadata.namespace,
+                labels: { "app.kubernetes.io/managed-by": "podium" },
+                ...(record.holderUID === undefined
+                  ? {}
+                  : { annotations: { [HOLDER_UID_ANNOTATION]: record.holderUID } }),
+                ownerReferences: [
+                  {
+                    apiVersion: API_VERSION,
+                    kind: KIND,
+                    name: group.metadata.name,
+                    uid: group.metadata.uid,
+                    controller: true,
+                    blockOwnerDeletion: true,
+                  },
+                ],
+              },
+              spec: leaseSpec(record),
+            },
+          },
+          callOptions(signal),
+        ),
+      ),
+
+    updateLease: (namespace, name, resourceVersion, record, signal) =>
+      attempt(() =>
+        coordination.patchNamespacedLease(
+          {
+            name,
+            namespace,
+            body: {
+              // resourceVersion in a patch is a precondition: 409 if the Lease
+              // changed since the decision was made.
+              metadata: {
+                resourceVersion,
+                annotations: { [HOLDER_UID_ANNOTATION]: record.holderUID ?? null },
+              },
+              spec: leaseSpec(record),
+            },
+          },
+          merge(signal),
+        ),
+      ),
+
+    patchStatus: (group, status, signal) =>
+      attempt(() =>
+        custom.patchNamespacedCustomObjectStatus(
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace: group.metadata.namespace,
+            plural: PLURAL,
+            name: group.metadata.name,
+            body: { status },
+          },
+          merge(signal),
+        ),
+      ),
+
+    setFinalizer: (group, present, signal) => {
+      const current = group.metadata.finalizers ?? [];
+      const finalizers = present
+        ? [...current.filter((f) => f !== FINALIZER), FINALIZER]
+        : current.filter((f) => f !== FINALIZER);
+      return attempt(() =>
+        custom.patchNamespacedCustomObject(
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace: group.metadata.namespace,
+            plural: PLURAL,
+            name: group.metadata.name,
+            // A merge patch replaces the whole list: the resourceVersion makes
+            // it fail instead of dropping a finalizer someone added meanwhile.
+            body: { metadata: { resourceVersion: group.metadata.resourceVersion, finalizers } },
+          },
+          merge(signal),
+        ),
+      );
+    },
+  };
+}

@@ -110,6 +110,14 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   /** The pod each group's leader gauge names, so the series can be removed when it moves. */
   readonly #leaderSeries = new Map<string, string>();
+  /**
+   * What we last wrote, for as long as the caches still show the version it
+   * was based on: the watch event of our own write can arrive after the next
+   * reconcile starts, and deciding from the older version would undo the
+   * write (status history) or repeat it (a Lease transition).
+   */
+  readonly #writtenStatus = new Map<string, { basedOn: string; status: ElectionGroupStatus }>();
+  readonly #writtenLeases = new Map<string, { basedOn: string; lease: CachedLease }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -128,9 +136,10 @@ export class Reconciler {
     log: Logger,
   ): Promise<Result> {
     const { store } = this.#deps;
-    const group = store.group(namespace, name);
+    const group = this.#readOwnStatus(store.group(namespace, name));
     if (group === undefined) {
       this.#forgetMetrics(namespace, name);
+      this.#writtenStatus.delete(`${namespace}/${name}`);
       return {};
     }
     if (group.metadata.deletionTimestamp !== undefined) return this.#finalize(group, signal, log);
@@ -228,7 +237,7 @@ export class Reconciler {
     const { namespace } = group.metadata;
     const { signal, log } = ctx;
     const lease = leaseName({ metadata: group.metadata, spec });
-    const cachedLease = store.lease(namespace, lease);
+    const cachedLease = this.#readOwnLease(namespace, lease);
     const leaseView = cachedLease ? toLeaseView(cachedLease) : undefined;
     const decision = decideManaged({
       spec,
@@ -346,65 +355,80 @@ export class Reconciler {
   ): Promise<"ok" | "gone" | "conflict"> {
     const { writer, now } = this.#deps;
     const t = now();
+    const record = this.#leaseRecord(spec, cached, decision, t);
+    if (record === undefined) return "ok";
+    const { namespace } = group.metadata;
+    const result =
+      decision.lease.kind === "create"
+        ? await writer.createLease(group, name, record, signal)
+        : await writer.updateLease(namespace, name, cached?.resourceVersion ?? "", record, signal);
+    if (result.outcome === "ok" && result.resourceVersion !== undefined) {
+      const key = `${namespace}/${name}`;
+      const lease: CachedLease = {
+        namespace,
+        name,
+        uid: cached?.uid ?? "",
+        resourceVersion: result.resourceVersion,
+        holder: record.holder,
+        transitions: record.transitions,
+        durationSeconds: record.durationSeconds,
+        renewTime: record.renewTime,
+        acquireTime: record.acquireTime,
+        observedAt: t,
+        ownerUIDs: cached?.ownerUIDs ?? [group.metadata.uid],
+      };
+      if (record.holderUID !== undefined) lease.holderUID = record.holderUID;
+      this.#writtenLeases.set(key, { basedOn: cached?.resourceVersion ?? "", lease });
+    }
+    return result.outcome;
+  }
+
+  /** The record a Lease write puts, or undefined when the decision writes none. */
+  #leaseRecord(
+    spec: ElectionGroupSpec,
+    cached: CachedLease | undefined,
+    decision: ManagedDecision,
+    t: number,
+  ): LeaseRecord | undefined {
     const base = { durationSeconds: spec.lease.durationSeconds, renewTime: t };
     const write = decision.lease;
     switch (write.kind) {
       case "none":
-        return "ok";
-      case "create": {
-        const record: LeaseRecord = {
+        return undefined;
+      case "create":
+        return {
           ...base,
           holder: write.holder?.name ?? "",
           holderUID: write.holder?.uid,
           transitions: write.holder ? 1 : 0,
           acquireTime: t,
         };
-        return writer.createLease(group, name, record, signal);
-      }
       case "acquire":
-        return writer.updateLease(
-          group.metadata.namespace,
-          name,
-          cached?.resourceVersion ?? "",
-          {
-            ...base,
-            holder: write.holder.name,
-            holderUID: write.holder.uid,
-            transitions: write.transitions,
-            acquireTime: t,
-          },
-          signal,
-        );
+        return {
+          ...base,
+          holder: write.holder.name,
+          holderUID: write.holder.uid,
+          transitions: write.transitions,
+          acquireTime: t,
+        };
       case "renew":
-        return writer.updateLease(
-          group.metadata.namespace,
-          name,
-          cached?.resourceVersion ?? "",
-          {
-            ...base,
-            holder: write.holder.name,
-            holderUID: write.holder.uid,
-            transitions: cached?.transitions ?? 0,
-            acquireTime: cached?.acquireTime ?? t,
-          },
-          signal,
-        );
+        return {
+          ...base,
+          holder: write.holder.name,
+          holderUID: write.holder.uid,
+          transitions: cached?.transitions ?? 0,
+          acquireTime: cached?.acquireTime ?? t,
+        };
       case "release":
         // client-go's release record: no holder, a 1 s duration, transitions kept.
-        return writer.updateLease(
-          group.metadata.namespace,
-          name,
-          cached?.resourceVersion ?? "",
-          {
-            holder: "",
-            holderUID: undefined,
-            durationSeconds: 1,
-            transitions: write.transitions,
-            acquireTime: t,
-            renewTime: t,
-          },
-          signal,
-        );
+        return {
+          holder: "",
+          holderUID: undefined,
+          durationSeconds: 1,
+          transitions: write.transitions,
+          acquireTime: t,
+          renewTime: t,
+        };
     }
   }
 
@@ -591,8 +615,40 @@ export class Reconciler {
     update(next, new Date(this.#deps.now()).toISOString());
     next.observedGeneration = group.metadata.generation;
     if (sameStatus(group.status, next)) return;
-    const outcome = await this.#deps.writer.patchStatus(group, next, signal);
+    const { outcome } = await this.#deps.writer.patchStatus(group, next, signal);
     if (outcome === "conflict") throw new Error("status update conflicted");
+    if (outcome === "ok") {
+      this.#writtenStatus.set(`${group.metadata.namespace}/${group.metadata.name}`, {
+        basedOn: group.metadata.resourceVersion,
+        status: next,
+      });
+    }
+  }
+
+  /** The cached group, with the status we last wrote while the cache has not caught up. */
+  #readOwnStatus(group: ElectionGroup | undefined): ElectionGroup | undefined {
+    if (group === undefined) return undefined;
+    const key = `${group.metadata.namespace}/${group.metadata.name}`;
+    const written = this.#writtenStatus.get(key);
+    if (written === undefined) return group;
+    if (written.basedOn !== group.metadata.resourceVersion) {
+      this.#writtenStatus.delete(key);
+      return group;
+    }
+    return { ...group, status: written.status };
+  }
+
+  /** The cached Lease, or the one we last wrote while the cache has not caught up. */
+  #readOwnLease(namespace: string, name: string): CachedLease | undefined {
+    const cached = this.#deps.store.lease(namespace, name);
+    const key = `${namespace}/${name}`;
+    const written = this.#writtenLeases.get(key);
+    if (written === undefined) return cached;
+    if (written.basedOn !== (cached?.resourceVersion ?? "")) {
+      this.#writtenLeases.delete(key);
+      return cached;
+    }
+    return written.lease;
   }
 
   #recordOncePerGeneration(

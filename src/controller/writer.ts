@@ -24,6 +24,12 @@ import { toMicroTime } from "../kube/microtime.ts";
 /** How a write ended when it did not simply succeed. */
 export type WriteOutcome = "ok" | "gone" | "conflict";
 
+/** A write's outcome and, when it succeeded, the resourceVersion the object now has. */
+export interface WriteResult {
+  outcome: WriteOutcome;
+  resourceVersion?: string;
+}
+
 /** The Lease record podium writes for a Managed group. */
 export interface LeaseRecord {
   holder: string;
@@ -58,19 +64,19 @@ export interface Writer {
     name: string,
     record: LeaseRecord,
     signal: AbortSignal,
-  ): Promise<WriteOutcome>;
+  ): Promise<WriteResult>;
   updateLease(
     namespace: string,
     name: string,
     resourceVersion: string,
     record: LeaseRecord,
     signal: AbortSignal,
-  ): Promise<WriteOutcome>;
+  ): Promise<WriteResult>;
   patchStatus(
     group: ElectionGroup,
     status: ElectionGroupStatus,
     signal: AbortSignal,
-  ): Promise<WriteOutcome>;
+  ): Promise<WriteResult>;
   setFinalizer(group: ElectionGroup, present: boolean, signal: AbortSignal): Promise<WriteOutcome>;
 }
 
@@ -83,11 +89,16 @@ function outcomeOf(err: unknown): WriteOutcome {
 }
 
 async function attempt(write: () => Promise<unknown>): Promise<WriteOutcome> {
+  return (await attemptWithVersion(write)).outcome;
+}
+
+async function attemptWithVersion(write: () => Promise<unknown>): Promise<WriteResult> {
   try {
-    await write();
-    return "ok";
+    const written = (await write()) as { metadata?: { resourceVersion?: string } } | undefined;
+    const resourceVersion = written?.metadata?.resourceVersion;
+    return resourceVersion === undefined ? { outcome: "ok" } : { outcome: "ok", resourceVersion };
   } catch (err) {
-    return outcomeOf(err);
+    return { outcome: outcomeOf(err) };
   }
 }
 
@@ -150,7 +161,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
       ),
 
     createLease: (group, name, record, signal) =>
-      attempt(() =>
+      attemptWithVersion(() =>
         coordination.createNamespacedLease(
           {
             namespace: group.metadata.namespace,
@@ -181,7 +192,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
       ),
 
     updateLease: (namespace, name, resourceVersion, record, signal) =>
-      attempt(() =>
+      attemptWithVersion(() =>
         coordination.patchNamespacedLease(
           {
             name,
@@ -201,7 +212,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
       ),
 
     patchStatus: (group, status, signal) =>
-      attempt(() =>
+      attemptWithVersion(() =>
         custom.patchNamespacedCustomObjectStatus(
           {
             group: GROUP,

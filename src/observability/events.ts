@@ -18,7 +18,13 @@ export type EventType = "Normal" | "Warning";
 
 /** Records Kubernetes Events without ever blocking or failing the caller. */
 export interface EventRecorder {
-  record(subject: EventSubject, type: EventType, reason: string, action: string, note: string): void;
+  record(
+    subject: EventSubject,
+    type: EventType,
+    reason: string,
+    action: string,
+    note: string,
+  ): void;
   /** Waits for the Events already recorded to be sent (for a clean shutdown). */
   flush(): Promise<void>;
 }
@@ -107,7 +113,10 @@ export function createEventRecorder(
   return {
     record(subject, type, reason, action, note) {
       const p = send(subject, type, reason, action, note).catch((err: unknown) => {
-        logger.warn({ err, reason, namespace: subject.namespace, name: subject.name }, "event not recorded");
+        logger.warn(
+          { err, reason, namespace: subject.namespace, name: subject.name },
+          "event not recorded",
+        );
       });
       pending.add(p);
       void p.finally(() => pending.delete(p));

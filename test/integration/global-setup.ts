@@ -1,12 +1,16 @@
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { installPodium } from "../support/install.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** Path of an admin kubeconfig for the cluster the integration tests run against. */
     kubeconfig: string;
+    /** A kubeconfig that authenticates as the operator's ServiceAccount (config/rbac). */
+    operatorKubeconfig: string;
   }
 }
 
@@ -22,6 +26,10 @@ export default function setup(project: TestProject): (() => void) | undefined {
   const external = process.env.PODIUM_TEST_KUBECONFIG;
   if (external) {
     project.provide("kubeconfig", external);
+    project.provide(
+      "operatorKubeconfig",
+      installPodium(external, mkdtempSync(path.join(tmpdir(), "podium-test-"))),
+    );
     return undefined;
   }
   const clusterDir = path.join(root, ".cluster-test");
@@ -44,7 +52,14 @@ export default function setup(project: TestProject): (() => void) | undefined {
     cluster("down");
     throw err;
   }
-  project.provide("kubeconfig", path.join(clusterDir, "kubeconfig"));
+  const kubeconfig = path.join(clusterDir, "kubeconfig");
+  project.provide("kubeconfig", kubeconfig);
+  try {
+    project.provide("operatorKubeconfig", installPodium(kubeconfig, clusterDir));
+  } catch (err) {
+    cluster("down");
+    throw err;
+  }
   return () => {
     cluster("down");
   };

@@ -1,0 +1,568 @@
+import { Counter, Gauge, Histogram, exponentialBuckets } from "prom-client";
+import type { Registry } from "prom-client";
+import type { Logger } from "pino";
+import { ItemExponentialRateLimiter } from "./backoff.ts";
+import { realClock } from "./clock.ts";
+import type { Clock, Timer } from "./clock.ts";
+
+export interface WorkQueueOptions {
+  /** The queue's name, the `name` label of the `workqueue_*` metrics. */
+  name: string;
+  /** The `controller` label; defaults to `name`, as in controller-runtime. */
+  controller?: string;
+  clock?: Clock;
+  /** Backoff for `addRateLimited`; defaults to 5 ms → 1000 s per item. */
+  rateLimiter?: ItemExponentialRateLimiter;
+  /** Where the `workqueue_*` metrics go; none are kept without it. */
+  registry?: Registry;
+}
+
+/**
+ * A rate-limited work queue of string keys (`namespace/name`) with client-go
+ * semantics: a key is queued at most once however often it is added (dirty
+ * set), a key is never handed to two workers at once (processing set), and a
+ * key added while it is being processed is queued again when `done` is called,
+ * so the change that caused the add is never lost.
+ *
+ * Every key returned by `get` must be passed to `done` exactly once.
+ * Unlike client-go, `get` hands out nothing once the queue is shutting down,
+ * even if keys are still queued: a stopping operator should not start new
+ * reconciles (the next leader resyncs every object anyway).
+ */
+export class WorkQueue {
+  readonly name: string;
+  readonly controller: string;
+  readonly #clock: Clock;
+  readonly #limiter: ItemExponentialRateLimiter;
+  readonly #metrics: QueueMetrics | undefined;
+  readonly #labels: { name: string; controller: string };
+
+  /** Keys waiting for a worker, in order; each is also in `#dirty`. */
+  #queue: string[] = [];
+  /** Keys that need processing: queued, or re-added while being processed. */
+  readonly #dirty = new Set<string>();
+  /** Keys handed out by `get` and not yet `done`, with when they were handed out. */
+  readonly #processing = new Map<string, number>();
+  /** When each queued key was first added, for `workqueue_queue_duration_seconds`. */
+  readonly #addedAt = new Map<string, number>();
+  /** Workers blocked in `get`. */
+  #waiters: ((key: string | undefined) => void)[] = [];
+
+  /** The earliest pending `addAfter` time of each key. */
+  readonly #delayed = new Map<string, number>();
+  /** A min-heap over `#delayed`; stale entries (not matching the map) are skipped. */
+  readonly #heap: { key: string; at: number }[] = [];
+  #timer: { handle: Timer; at: number } | undefined;
+
+  #shuttingDown = false;
+  #drained: (() => void) | undefined;
+
+  constructor(options: WorkQueueOptions) {
+    this.name = options.name;
+    this.controller = options.controller ?? options.name;
+    this.#clock = options.clock ?? realClock;
+    this.#limiter = options.rateLimiter ?? new ItemExponentialRateLimiter();
+    this.#labels = { name: this.name, controller: this.controller };
+    if (options.registry) {
+      this.#metrics = queueMetrics(options.registry);
+      this.#metrics.sources.add(this.#inFlight);
+      this.#metrics.depth.set(this.#labels, 0);
+      this.#metrics.adds.inc(this.#labels, 0);
+      this.#metrics.retries.inc(this.#labels, 0);
+    }
+  }
+
+  /** Queues `key` unless it is already queued; a no-op after shutdown. */
+  add(key: string): void {
+    if (this.#shuttingDown || this.#dirty.has(key)) return;
+    this.#metrics?.adds.inc(this.#labels);
+    this.#dirty.add(key);
+    // A key being processed is queued again by `done`.
+    if (this.#processing.has(key)) return;
+    this.#addedAt.set(key, this.#clock.now());
+    this.#queue.push(key);
+    this.#metrics?.depth.set(this.#labels, this.#queue.length);
+    this.#handOut();
+  }
+
+  /**
+   * Adds `key` after `ms` milliseconds. A key already waiting keeps the
+   * earlier of its two times, so a short requeue is never postponed by a
+   * longer one.
+   */
+  addAfter(key: string, ms: number): void {
+    if (this.#shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = this.#clock.now() + ms;
+    const pending = this.#delayed.get(key);
+    if (pending !== undefined && pending <= at) return;
+    this.#delayed.set(key, at);
+    heapPush(this.#heap, { key, at });
+    this.#arm();
+  }
+
+  /** Adds `key` after its per-item backoff, which grows with every call until `forget`. */
+  addRateLimited(key: string): void {
+    if (this.#shuttingDown) return;
+    this.#metrics?.retries.inc(this.#labels);
+    this.addAfter(key, this.#limiter.when(key));
+  }
+
+  /** Clears `key`'s backoff history: call it after the key was processed successfully. */
+  forget(key: string): void {
+    this.#limiter.forget(key);
+  }
+
+  /** How many times `key` was rate-limited since it was last forgotten. */
+  numRequeues(key: string): number {
+    return this.#limiter.numRequeues(key);
+  }
+
+  /**
+   * Waits for a key and marks it as being processed; resolves undefined once
+   * the queue is shutting down, which tells a worker to exit.
+   */
+  get(): Promise<string | undefined> {
+    if (this.#shuttingDown) return Promise.resolve(undefined);
+    const key = this.#take();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Marks `key` as no longer being processed; queues it again if it was re-added meanwhile. */
+  done(key: string): void {
+    const startedAt = this.#processing.get(key);
+    if (startedAt === undefined) return;
+    this.#processing.delete(key);
+    this.#metrics?.workDuration.observe(this.#labels, (this.#clock.now() - startedAt) / 1000);
+    if (this.#dirty.has(key) && !this.#shuttingDown) {
+      this.#addedAt.set(key, this.#clock.now());
+      this.#queue.push(key);
+      this.#metrics?.depth.set(this.#labels, this.#queue.length);
+      this.#handOut();
+    }
+    if (this.#processing.size === 0) this.#drained?.();
+  }
+
+  /** The number of keys waiting for a worker (not counting delayed or in-flight ones). */
+  len(): number {
+    return this.#queue.length;
+  }
+
+  /** True once `shutDown` or `shutDownWithDrain` was called. */
+  isShuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /**
+   * Stops the queue: adds are ignored, pending delays are dropped, and every
+   * blocked or future `get` resolves undefined. In-flight keys may still be
+   * `done`d.
+   */
+  shutDown(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    if (this.#timer) this.#clock.clearTimeout(this.#timer.handle);
+    this.#timer = undefined;
+    this.#delayed.clear();
+    this.#heap.length = 0;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve(undefined);
+    this.#metrics?.sources.delete(this.#inFlight);
+  }
+
+  /** Shuts the queue down and resolves once every in-flight key is `done`. */
+  shutDownWithDrain(): Promise<void> {
+    this.shutDown();
+    if (this.#processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.#drained;
+      this.#drained = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  /** Moves the next queued key to processing, or returns undefined if none is queued. */
+  #take(): string | undefined {
+    const key = this.#queue.shift();
+    if (key === undefined) return undefined;
+    const now = this.#clock.now();
+    this.#dirty.delete(key);
+    this.#processing.set(key, now);
+    const addedAt = this.#addedAt.get(key);
+    this.#addedAt.delete(key);
+    if (this.#metrics) {
+      this.#metrics.depth.set(this.#labels, this.#queue.length);
+      if (addedAt !== undefined) {
+        this.#metrics.queueDuration.observe(this.#labels, (now - addedAt) / 1000);
+      }
+    }
+    return key;
+  }
+
+  /** Gives queued keys to blocked workers, synchronously, so no key sits queued while a worker waits. */
+  #handOut(): void {
+    while (this.#waiters.length > 0 && this.#queue.length > 0) {
+      const resolve = this.#waiters.shift();
+      const key = this.#take();
+      if (resolve && key !== undefined) resolve(key);
+    }
+  }
+
+  /** Keeps one timer armed for the earliest delayed key. */
+  #arm(): void {
+    const head = this.#peekDelayed();
+    if (head === undefined) {
+      if (this.#timer) this.#clock.clearTimeout(this.#timer.handle);
+      this.#timer = undefined;
+      return;
+    }
+    if (this.#timer && this.#timer.at <= head.at) return;
+    if (this.#timer) this.#clock.clearTimeout(this.#timer.handle);
+    const handle = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#fire();
+    }, head.at - this.#clock.now());
+    this.#timer = { handle, at: head.at };
+  }
+
+  /** Adds every delayed key whose time has come, then re-arms for the rest. */
+  #fire(): void {
+    const now = this.#clock.now();
+    for (let head = this.#peekDelayed(); head && head.at <= now; head = this.#peekDelayed()) {
+      heapPop(this.#heap);
+      this.#delayed.delete(head.key);
+      this.add(head.key);
+    }
+    if (!this.#shuttingDown) this.#arm();
+  }
+
+  /** The earliest live heap entry, discarding stale ones. */
+  #peekDelayed(): { key: string; at: number } | undefined {
+    for (;;) {
+      const head = this.#heap[0];
+      if (head === undefined) return undefined;
+      if (this.#delayed.get(head.key) === head.at) return head;
+      heapPop(this.#heap);
+    }
+  }
+
+  /** Reports in-flight work for the unfinished/longest-running gauges. */
+  readonly #inFlight = (): InFlight => {
+    const now = this.#clock.now();
+    let total = 0;
+    let longest = 0;
+    for (const startedAt of this.#processing.values()) {
+      const seconds = (now - startedAt) / 1000;
+      total += seconds;
+      longest = Math.max(longest, seconds);
+    }
+    return { labels: this.#labels, unfinished: total, longest };
+  };
+}
+
+/** What a work handler asks for besides success. */
+export interface Result {
+  /** Process the key again after this many milliseconds (and reset its backoff). */
+  requeueAfterMs?: number;
+}
+
+/**
+ * Thrown by a handler for an error that retrying cannot fix (an invalid spec,
+ * say): the key is not re-queued, and
+ * `controller_runtime_terminal_reconcile_errors_total` counts it. A later
+ * change to the object queues the key again as usual.
+ */
+export class TerminalError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TerminalError";
+  }
+}
+
+export type Handler = (key: string, signal: AbortSignal) => Promise<Result>;
+
+export interface RunWorkersOptions {
+  /** The `controller` label of the `controller_runtime_*` metrics; defaults to the queue's. */
+  controller?: string;
+  /** Where the `controller_runtime_*` metrics go; none are kept without it. */
+  registry?: Registry;
+  logger?: Logger;
+  clock?: Clock;
+  /** Passed to every handler; abort it to cancel in-flight work on a hard stop. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs `concurrency` workers that take keys from `queue` and process them with
+ * `handler`, applying controller-runtime's result semantics: success forgets
+ * the key's backoff; `requeueAfterMs` forgets it and adds it back after that
+ * delay; a thrown error adds it back rate-limited; a `TerminalError` drops it.
+ * Resolves once the queue is shut down and every worker finished its last key.
+ * A handler's error never escapes: it is logged and counted.
+ */
+export async function runWorkers(
+  queue: WorkQueue,
+  concurrency: number,
+  handler: Handler,
+  options: RunWorkersOptions = {},
+): Promise<void> {
+  const controller = options.controller ?? queue.controller;
+  const clock = options.clock ?? realClock;
+  const signal = options.signal ?? new AbortController().signal;
+  const logger = options.logger;
+  const metrics = options.registry ? controllerMetrics(options.registry) : undefined;
+  const labels = { controller };
+  if (metrics) {
+    metrics.maxConcurrent.set(labels, concurrency);
+    metrics.active.set(labels, 0);
+    for (const result of RESULTS) metrics.total.inc({ controller, result }, 0);
+    metrics.errors.inc(labels, 0);
+    metrics.terminalErrors.inc(labels, 0);
+  }
+
+  const processOne = async (key: string): Promise<void> => {
+    const startedAt = clock.now();
+    metrics?.active.inc(labels);
+    let result: ReconcileResult;
+    try {
+      const { requeueAfterMs } = await handler(key, signal);
+      queue.forget(key);
+      if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
+        queue.addAfter(key, requeueAfterMs);
+        result = "requeue_after";
+      } else {
+        result = "success";
+      }
+    } catch (err) {
+      result = "error";
+      metrics?.errors.inc(labels);
+      if (err instanceof TerminalError) {
+        // Backoff history is meaningless for a key that will not be retried.
+        queue.forget(key);
+        metrics?.terminalErrors.inc(labels);
+        logger?.error({ controller, key, err }, "reconcile failed permanently");
+      } else {
+        queue.addRateLimited(key);
+        logger?.error(
+          { controller, key, err, retries: queue.numRequeues(key) },
+          "reconcile failed; retrying with backoff",
+        );
+      }
+    } finally {
+      queue.done(key);
+      metrics?.active.dec(labels);
+    }
+    metrics?.total.inc({ controller, result });
+    metrics?.time.observe(labels, (clock.now() - startedAt) / 1000);
+  };
+
+  const worker = async (): Promise<void> => {
+    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+      await processOne(key);
+    }
+  };
+
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+}
+
+const RESULTS = ["success", "error", "requeue", "requeue_after"] as const;
+type ReconcileResult = (typeof RESULTS)[number];
+
+interface InFlight {
+  labels: { name: string; controller: string };
+  unfinished: number;
+  longest: number;
+}
+
+interface QueueMetrics {
+  depth: Gauge<"name" | "controller">;
+  adds: Counter<"name" | "controller">;
+  queueDuration: Histogram<"name" | "controller">;
+  workDuration: Histogram<"name" | "controller">;
+  retries: Counter<"name" | "controller">;
+  /** Live queues, asked for their in-flight work at scrape time. */
+  sources: Set<() => InFlight>;
+}
+
+// One set of metric objects per registry, shared by every queue on it: a
+// registry refuses a second metric of the same name.
+const queueMetricsByRegistry = new WeakMap<Registry, QueueMetrics>();
+
+function queueMetrics(registry: Registry): QueueMetrics {
+  const existing = queueMetricsByRegistry.get(registry);
+  if (existing) return existing;
+  const labelNames = ["name", "controller"] as const;
+  const registers = [registry];
+  // controller-runtime's buckets: 10 ns × 10^i, 12 buckets (up to 1000 s).
+  const buckets = exponentialBuckets(10e-9, 10, 12);
+  const sources = new Set<() => InFlight>();
+  const metrics: QueueMetrics = {
+    sources,
+    depth: new Gauge({
+      name: "workqueue_depth",
+      help: "Current depth of workqueue",
+      labelNames,
+      registers,
+    }),
+    adds: new Counter({
+      name: "workqueue_adds_total",
+      help: "Total number of adds handled by workqueue",
+      labelNames,
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: "workqueue_queue_duration_seconds",
+      help: "How long in seconds an item stays in workqueue before being requested",
+      labelNames,
+      buckets,
+      registers,
+    }),
+    workDuration: new Histogram({
+      name: "workqueue_work_duration_seconds",
+      help: "How long in seconds processing an item from workqueue takes.",
+      labelNames,
+      buckets,
+      registers,
+    }),
+    retries: new Counter({
+      name: "workqueue_retries_total",
+      help: "Total number of retries handled by workqueue",
+      labelNames,
+      registers,
+    }),
+  };
+  new Gauge({
+    name: "workqueue_unfinished_work_seconds",
+    help:
+      "How many seconds of work has been done that is in progress and hasn't been observed by " +
+      "work_duration. Large values indicate stuck threads.",
+    labelNames,
+    registers,
+    collect() {
+      for (const source of sources) {
+        const { labels, unfinished } = source();
+        this.set(labels, unfinished);
+      }
+    },
+  });
+  new Gauge({
+    name: "workqueue_longest_running_processor_seconds",
+    help: "How many seconds has the longest running processor for workqueue been running.",
+    labelNames,
+    registers,
+    collect() {
+      for (const source of sources) {
+        const { labels, longest } = source();
+        this.set(labels, longest);
+      }
+    },
+  });
+  queueMetricsByRegistry.set(registry, metrics);
+  return metrics;
+}
+
+interface ControllerMetrics {
+  total: Counter<"controller" | "result">;
+  errors: Counter<"controller">;
+  terminalErrors: Counter<"controller">;
+  time: Histogram<"controller">;
+  maxConcurrent: Gauge<"controller">;
+  active: Gauge<"controller">;
+}
+
+const controllerMetricsByRegistry = new WeakMap<Registry, ControllerMetrics>();
+
+function controllerMetrics(registry: Registry): ControllerMetrics {
+  const existing = controllerMetricsByRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const metrics: ControllerMetrics = {
+    total: new Counter({
+      name: "controller_runtime_reconcile_total",
+      help: "Total number of reconciliations per controller",
+      labelNames: ["controller", "result"],
+      registers,
+    }),
+    errors: new Counter({
+      name: "controller_runtime_reconcile_errors_total",
+      help: "Total number of reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers,
+    }),
+    terminalErrors: new Counter({
+      name: "controller_runtime_terminal_reconcile_errors_total",
+      help: "Total number of terminal reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers,
+    }),
+    time: new Histogram({
+      name: "controller_runtime_reconcile_time_seconds",
+      help: "Length of time per reconciliation per controller",
+      labelNames: ["controller"],
+      // controller-runtime's buckets, so existing dashboards' quantiles match.
+      buckets: [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8,
+        0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30,
+        40, 50, 60,
+      ],
+      registers,
+    }),
+    maxConcurrent: new Gauge({
+      name: "controller_runtime_max_concurrent_reconciles",
+      help: "Maximum number of concurrent reconciles per controller",
+      labelNames: ["controller"],
+      registers,
+    }),
+    active: new Gauge({
+      name: "controller_runtime_active_workers",
+      help: "Number of currently used workers per controller",
+      labelNames: ["controller"],
+      registers,
+    }),
+  };
+  controllerMetricsByRegistry.set(registry, metrics);
+  return metrics;
+}
+
+function heapPush(heap: { key: string; at: number }[], entry: { key: string; at: number }): void {
+  heap.push(entry);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const p = heap[parent];
+    const c = heap[i];
+    if (!p || !c || p.at <= c.at) break;
+    heap[parent] = c;
+    heap[i] = p;
+    i = parent;
+  }
+}
+
+function heapPop(heap: { key: string; at: number }[]): void {
+  const last = heap.pop();
+  if (last === undefined || heap.length === 0) return;
+  heap[0] = last;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let smallest = i;
+    const at = (k: number): number => heap[k]?.at ?? Infinity;
+    if (at(l) < at(smallest)) smallest = l;
+    if (at(r) < at(smallest)) smallest = r;
+    if (smallest === i) return;
+    const a = heap[i];
+    const b = heap[smallest];
+    if (!a || !b) return;
+    heap[i] = b;
+    heap[smallest] = a;
+    i = smallest;
+  }
+}

@@ -10,6 +10,7 @@ import {
   getGroup,
   labelledPods,
   listPods,
+  teardown,
   waitForLeader,
 } from "../support/podium.ts";
 
@@ -25,15 +26,16 @@ describe("Managed mode on a real API server", () => {
   beforeAll(async () => {
     clients = connect(inject("kubeconfig"));
     ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "managed"));
-    operator = await startOperator(inject("operatorKubeconfig"));
+    operator = await startOperator(inject("operatorKubeconfig"), {
+      args: [`--namespace=${namespace}`],
+    });
     recorder = new LeaderLabelRecorder(clients, namespace, "app=web");
     await recorder.start();
   });
 
   afterAll(async () => {
     await recorder.stop();
-    await stopAllOperators();
-    await removeNamespace();
+    await teardown(clients, namespace, stopAllOperators, removeNamespace);
   });
 
   it("labels exactly one ready pod, which the Service alone reaches", async () => {

@@ -213,3 +213,42 @@ export class LeaderLabelRecorder {
     )?.at;
   }
 }
+
+/**
+ * Tears a test namespace down the way a user would: deletes its
+ * ElectionGroups while the operator still runs (so their finalizers are
+ * processed), waits until they are gone, then stops the operators and deletes
+ * the namespace.
+ */
+export async function teardown(
+  clients: Clients,
+  namespace: string,
+  stopOperators: () => Promise<void>,
+  removeNamespace: () => Promise<void>,
+): Promise<void> {
+  const api = custom(clients);
+  try {
+    await api.deleteCollectionNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+    });
+    await waitFor(
+      `the ElectionGroups of ${namespace} to be finalized`,
+      async () => {
+        const list = (await api.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+        })) as { items: unknown[] };
+        return list.items.length === 0 ? true : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+  } finally {
+    await stopOperators();
+    await removeNamespace();
+  }
+}

@@ -95,7 +95,8 @@ cluster-up: components ## Start the local control plane in .cluster/ (idempotent
 	hack/cluster.sh up
 
 .PHONY: cluster-down
-cluster-down: ## Stop every process of the local control plane.
+cluster-down: ## Stop the demo's operator and every process of the local control plane.
+	hack/demo.sh stop
 	hack/cluster.sh down
 
 .PHONY: cluster-status
@@ -103,8 +104,19 @@ cluster-status: ## Show the local control plane's components and nodes.
 	hack/cluster.sh status
 
 .PHONY: demo
-demo: cluster-up ## Start the local cluster and show what runs on it.
-	KUBECONFIG=$(KUBECONFIG) kubectl get nodes,pods -A -o wide
+demo: deps cluster-up ## The whole story on the local cluster: podium, a 3-replica app, a leader, a fail-over.
+	hack/demo.sh
+
+##@ Operator
+
+.PHONY: install
+install: ## Install the ElectionGroup CRD into $$KUBECONFIG (default .cluster/kubeconfig).
+	KUBECONFIG=$(KUBECONFIG) kubectl apply -f crds/podium.dev_electiongroups.yaml
+	KUBECONFIG=$(KUBECONFIG) kubectl wait --for=condition=Established --timeout=60s crd/electiongroups.podium.dev
+
+.PHONY: run
+run: deps install ## Run the operator in the foreground against $$KUBECONFIG (default .cluster/kubeconfig).
+	node src/main.ts --kubeconfig=$(KUBECONFIG) $(ARGS)
 
 .PHONY: clean
 clean: ## Remove build output (keeps node_modules, .tools and the component cache).

@@ -46,7 +46,10 @@ async function freePort(): Promise<number> {
  */
 export async function startOperator(
   kubeconfig: string,
-  { args = [], identity = `podium-test-${String(process.pid)}-${String(running.size)}` } = {},
+  {
+    args = [],
+    identity = `podium-test-${String(process.pid)}-${String(running.size)}`,
+  }: { args?: string[]; identity?: string } = {},
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();

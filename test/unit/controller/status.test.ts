@@ -57,7 +57,13 @@ describe("pushHistory", () => {
 describe("sameStatus", () => {
   it("ignores key order and undefined fields, and sees real differences", () => {
     expect(sameStatus({ holder: "a", epoch: 1 }, { epoch: 1, holder: "a" })).toBe(true);
-    expect(sameStatus({ holder: "a" }, { holder: "a", epoch: undefined })).toBe(true);
+    const condition = { type: "Ready", status: "True" as const, reason: "r", message: "m" };
+    expect(
+      sameStatus(
+        { conditions: [{ ...condition, lastTransitionTime: "t" }] },
+        { conditions: [{ lastTransitionTime: "t", ...condition }] },
+      ),
+    ).toBe(true);
     expect(sameStatus({ holder: "a" }, { holder: "b" })).toBe(false);
     expect(sameStatus(undefined, {})).toBe(true);
   });

@@ -40,6 +40,7 @@ const BY_LABEL = "label"; // pods: "ns/key=value" for each label
 const BY_NAMESPACE = "namespace"; // pods, groups: "ns"
 const BY_SELECTOR_LABEL = "selectorLabel"; // groups: "ns/key=value" per matchLabels entry, or "ns/*"
 const BY_LEASE = "lease"; // groups: "ns/leaseName"
+const BY_UID = "uid"; // groups: metadata.uid
 
 function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
@@ -102,6 +103,7 @@ export class Manager {
       groups.addIndex(BY_SELECTOR_LABEL, groupSelectorKeys);
       groups.addIndex(BY_LEASE, groupLeaseKey);
       groups.addIndex(BY_NAMESPACE, (g) => [g.metadata.namespace]);
+      groups.addIndex(BY_UID, (g) => [g.metadata.uid]);
       this.#groups.push(groups);
 
       const pods = new ListWatch<CachedPod>({
@@ -147,7 +149,24 @@ export class Manager {
     });
     const store: Store = {
       group: (namespace, name) => this.#get(this.#groups, key(namespace, name)),
-      groupsInNamespace: (namespace) => this.#byIndex(this.#groups, BY_NAMESPACE, namespace),
+      groupsSelectingAny: (namespace, pods) => {
+        const found = new Map<string, ElectionGroup>();
+        const wildcard = this.#byIndex(this.#groups, BY_SELECTOR_LABEL, `${namespace}/*`);
+        for (const g of wildcard) found.set(g.metadata.uid, g);
+        for (const p of pods) {
+          for (const [k, v] of Object.entries(p.labels)) {
+            for (const g of this.#byIndex(
+              this.#groups,
+              BY_SELECTOR_LABEL,
+              `${namespace}/${k}=${v}`,
+            )) {
+              found.set(g.metadata.uid, g);
+            }
+          }
+        }
+        return [...found.values()];
+      },
+      groupExists: (uid) => this.#groups.some((c) => c.byIndex(BY_UID, uid).length > 0),
       podsFor: (namespace, selector) => {
         const first = Object.entries(selector.matchLabels ?? {})[0];
         const pool =

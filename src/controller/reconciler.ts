@@ -6,6 +6,7 @@ import type {
   LeaderLabel,
 } from "../api/types.ts";
 import { leaseName, validateSpec } from "../api/validate.ts";
+import type { ValidationResult } from "../api/validate.ts";
 import { conflictingGroups, decideManaged, ownsConflict } from "../election/index.ts";
 import type {
   GroupIdentity,
@@ -29,10 +30,12 @@ export interface Result {
 /** Read access to the controller's caches; the reconciler never lists from the API server. */
 export interface Store {
   group(namespace: string, name: string): ElectionGroup | undefined;
-  groupsInNamespace(namespace: string): ElectionGroup[];
+  /** Groups whose selector may match one of `pods` (found through an index, then to be checked). */
+  groupsSelectingAny(namespace: string, pods: readonly CachedPod[]): ElectionGroup[];
   /** Pods of `namespace` matching `selector`. */
   podsFor(namespace: string, selector: ElectionGroupSpec["selector"]): CachedPod[];
   pod(namespace: string, name: string): CachedPod | undefined;
+  groupExists(uid: string): boolean;
   lease(namespace: string, name: string): CachedLease | undefined;
 }
 
@@ -118,6 +121,8 @@ export class Reconciler {
    */
   readonly #writtenStatus = new Map<string, { basedOn: string; status: ElectionGroupStatus }>();
   readonly #writtenLeases = new Map<string, { basedOn: string; lease: CachedLease }>();
+  /** Validation results by group uid, for the generation they were computed for. */
+  readonly #validated = new Map<string, { generation: number; result: ValidationResult }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -140,11 +145,12 @@ export class Reconciler {
     if (group === undefined) {
       this.#forgetMetrics(namespace, name);
       this.#writtenStatus.delete(`${namespace}/${name}`);
+      this.#forgetValidations();
       return {};
     }
     if (group.metadata.deletionTimestamp !== undefined) return this.#finalize(group, signal, log);
 
-    const validation = validateSpec(group.spec);
+    const validation = this.#validate(group);
     if (!validation.ok) {
       const message = validation.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
       await this.#writeStatus(group, signal, (s, now) => {
@@ -175,8 +181,8 @@ export class Reconciler {
     const pods = store.podsFor(namespace, spec.selector);
 
     const me = identityOf(group, spec);
-    const others = store.groupsInNamespace(namespace).flatMap((g) => {
-      const v = validateSpec(g.spec);
+    const others = store.groupsSelectingAny(namespace, pods).flatMap((g) => {
+      const v = this.#validate(g);
       return v.ok && g.metadata.deletionTimestamp === undefined ? [identityOf(g, v.spec)] : [];
     });
     const rivals = conflictingGroups(me, others, pods);
@@ -651,6 +657,15 @@ export class Reconciler {
     return written.lease;
   }
 
+  /** validateSpec, remembered per uid and generation: a spec only changes with its generation. */
+  #validate(group: ElectionGroup): ValidationResult {
+    const known = this.#validated.get(group.metadata.uid);
+    if (known?.generation === group.metadata.generation) return known.result;
+    const result = validateSpec(group.spec);
+    this.#validated.set(group.metadata.uid, { generation: group.metadata.generation, result });
+    return result;
+  }
+
   #recordOncePerGeneration(
     group: ElectionGroup,
     type: "Normal" | "Warning",
@@ -674,6 +689,15 @@ export class Reconciler {
     }
     this.#deps.metrics.leader.set({ namespace, name, pod }, 1);
     this.#leaderSeries.set(key, pod);
+  }
+
+  /** Drops remembered validations of groups that no longer exist. */
+  #forgetValidations(): void {
+    if (this.#validated.size < 1024) return;
+    const live = new Set(
+      [...this.#validated.keys()].filter((uid) => this.#deps.store.groupExists(uid)),
+    );
+    for (const uid of this.#validated.keys()) if (!live.has(uid)) this.#validated.delete(uid);
   }
 
   #forgetMetrics(namespace: string, name: string): void {

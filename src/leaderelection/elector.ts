@@ -1,4 +1,5 @@
 import { Counter, Gauge } from "prom-client";
+import type { Clock } from "../kube/clock.ts";
 import type { Registry } from "prom-client";
 import { LeaseLockError } from "./lease-lock.ts";
 import type { LeaderElectionRecord, LeaseLock, LeaseSnapshot } from "./lease-lock.ts";
@@ -12,17 +13,9 @@ export const JITTER_FACTOR = 1.2;
 
 /**
  * The source of time and timers for everything the elector waits on, so that
- * tests drive time instead of sleeping. Structurally the same as podium's
- * `kube/clock.ts` `Clock`, so the operator can pass its own.
+ * tests drive time instead of sleeping: podium's one `Clock` interface.
  */
-export interface LeaderElectionClock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `fn` once after `ms` milliseconds unless cancelled first. */
-  setTimeout(fn: () => void, ms: number): object;
-  /** Cancels a pending timer; a no-op for a timer that already fired. */
-  clearTimeout(timer: object): void;
-}
+export type LeaderElectionClock = Clock;
 
 /**
  * The wall clock, through the global timers looked up at call time (so

@@ -16,7 +16,7 @@ cache_root=${PODIUM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podium}
 bin_dir="$cache_root/k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}/bin"
 if [ "${1:-}" = "--print" ]; then echo "$bin_dir"; exit 0; fi
 
-export GOWORK=off GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0
+export GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 mkdir -p "$bin_dir"
 log() { printf '[build-components] %s\n' "$*" >&2; }
 

@@ -21,7 +21,15 @@ export interface CachedPod {
   terminating: boolean;
   phase: string;
   ready: boolean;
+  /** lastTransitionTime of the Ready condition (whole seconds, from the kubelet's clock). */
   readySince?: number;
+  /**
+   * For a NotReady pod, the local time podium saw it turn NotReady; the
+   * Ready condition's time when it was already NotReady at podium's first
+   * sight of it. The NotReady tolerance counts from here, so it is neither
+   * cut short by the condition's one-second truncation nor by clock skew.
+   */
+  notReadySince?: number;
   priorityAnnotation?: string;
   epochAnnotation?: string;
   revision?: string;
@@ -67,8 +75,16 @@ function time(value: unknown): number | undefined {
   return typeof value === "string" || value instanceof Date ? parseMicroTime(value) : undefined;
 }
 
-/** Reduces a Pod as the API server sends it to a CachedPod; undefined when it is not one. */
-export function toCachedPod(raw: unknown): CachedPod | undefined {
+/**
+ * Reduces a Pod as the API server sends it to a CachedPod; undefined when it
+ * is not one. `previous` is what the cache held and `now` the local time, for
+ * `notReadySince`.
+ */
+export function toCachedPod(
+  raw: unknown,
+  now?: number,
+  previous?: CachedPod,
+): CachedPod | undefined {
   const pod = obj(raw);
   const meta = obj(pod.metadata);
   const status = obj(pod.status);
@@ -93,6 +109,15 @@ export function toCachedPod(raw: unknown): CachedPod | undefined {
   };
   const readySince = time(readyCondition?.lastTransitionTime);
   if (readySince !== undefined) cached.readySince = readySince;
+  if (!cached.ready) {
+    const since =
+      previous === undefined || now === undefined
+        ? readySince
+        : previous.ready
+          ? Math.max(now, readySince ?? 0)
+          : (previous.notReadySince ?? readySince);
+    if (since !== undefined) cached.notReadySince = since;
+  }
   const priority = annotations[PRIORITY_ANNOTATION];
   if (priority !== undefined) cached.priorityAnnotation = priority;
   const epoch = annotations[EPOCH_ANNOTATION];

@@ -106,11 +106,16 @@ export class Manager {
       groups.addIndex(BY_UID, (g) => [g.metadata.uid]);
       this.#groups.push(groups);
 
-      const pods = new ListWatch<CachedPod>({
+      const pods: ListWatch<CachedPod> = new ListWatch<CachedPod>({
         ...common,
         name: "pods",
         path: `/api/v1${prefix}/pods`,
-        transform: toCachedPod,
+        transform: (raw) => {
+          const meta = raw.metadata as { namespace?: string; name?: string } | undefined;
+          const previous =
+            meta?.namespace && meta.name ? pods.get(key(meta.namespace, meta.name)) : undefined;
+          return toCachedPod(raw, clock.now(), previous);
+        },
         onEvent: (_type, _key, pod, old) => {
           this.#onPod(pod, old);
         },

@@ -7,7 +7,12 @@ import type {
 } from "../api/types.ts";
 import { leaseName, validateSpec } from "../api/validate.ts";
 import type { ValidationResult } from "../api/validate.ts";
-import { conflictingGroups, decideManaged, ownsConflict } from "../election/index.ts";
+import {
+  compareGroupAge,
+  conflictingGroups,
+  decideManaged,
+  ownsConflict,
+} from "../election/index.ts";
 import type {
   GroupIdentity,
   LeaseView,
@@ -70,7 +75,9 @@ function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
     phase: pod.phase,
     ready: pod.ready,
   };
-  if (pod.readySince !== undefined) view.readySince = pod.readySince;
+  // For a NotReady pod the election reads readySince as "NotReady since".
+  const since = pod.ready ? pod.readySince : (pod.notReadySince ?? pod.readySince);
+  if (since !== undefined) view.readySince = since;
   const value = pod.labels[label.key];
   if (value !== undefined) view.leaderLabelValue = value;
   if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
@@ -172,23 +179,14 @@ export class Reconciler {
     }
     const spec = validation.spec;
 
-    // The finalizer goes on before any side effect, so no label can outlive the group.
-    if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) {
-      const outcome = await this.#deps.writer.setFinalizer(group, true, signal);
-      if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
-    }
-
     const pods = store.podsFor(namespace, spec.selector);
 
-    const me = identityOf(group, spec);
-    const others = store.groupsSelectingAny(namespace, pods).flatMap((g) => {
-      const v = this.#validate(g);
-      return v.ok && g.metadata.deletionTimestamp === undefined ? [identityOf(g, v.spec)] : [];
-    });
-    const rivals = conflictingGroups(me, others, pods);
+    const rivals = this.#rivals(group, spec, pods);
     const conflictNames = rivals.map((r) => r.name).join(", ");
+    const me = identityOf(group, spec);
     if (rivals.length > 0 && !ownsConflict(me, rivals)) {
-      const message = `ElectionGroup ${conflictNames} is older and selects the same pods with the leader label key ${spec.leaderLabel.key}; this group touches nothing`;
+      const older = rivals.filter((r) => compareGroupAge(r, me) < 0).map((r) => r.name);
+      const message = `ElectionGroup ${older.join(", ")} is older and selects the same pods with the leader label key ${spec.leaderLabel.key}; this group touches nothing`;
       await this.#writeStatus(group, signal, (s, now) => {
         const base = {
           observedGeneration: group.metadata.generation,
@@ -206,6 +204,13 @@ export class Reconciler {
       });
       this.#recordOncePerGeneration(group, "Warning", EventReason.Conflict, message);
       return {};
+    }
+
+    // The finalizer goes on before any side effect, so no label can outlive
+    // the group; a group that lost a conflict has none to clean up.
+    if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) {
+      const outcome = await this.#deps.writer.setFinalizer(group, true, signal);
+      if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
 
     if (spec.mode === "Observed") {
@@ -339,6 +344,7 @@ export class Reconciler {
         outranked,
         leaseConflict,
         leaseView,
+        pods,
       });
     });
 
@@ -506,15 +512,22 @@ export class Reconciler {
       outranked: string;
       leaseConflict: string;
       leaseView: LeaseView | undefined;
+      pods: readonly CachedPod[];
     },
   ): void {
     const { transition, nowIso } = extra;
     const observedGeneration = group.metadata.generation;
     const effective = spec.paused || extra.leaseConflict !== "";
+    // Report-only (paused, or a Lease that is not ours): the holder is the
+    // Lease's, as long as that pod still exists in the group.
+    const leaseHolder = extra.leaseView?.holder ?? "";
+    const leasePod = extra.pods.find(
+      (p) =>
+        p.name === leaseHolder &&
+        (extra.leaseView?.holderUID === undefined || p.uid === extra.leaseView.holderUID),
+    );
     const holder = effective
-      ? extra.leaseView && extra.leaseView.holder !== ""
-        ? { name: extra.leaseView.holder, uid: extra.leaseView.holderUID ?? "" }
-        : undefined
+      ? leasePod && { name: leasePod.name, uid: leasePod.uid }
       : decision.holder;
     const created = decision.lease.kind === "create" ? (decision.holder ? 1 : 0) : undefined;
     const epoch = effective
@@ -593,14 +606,32 @@ export class Reconciler {
     s.observedGeneration = observedGeneration;
   }
 
-  /** Removes the group's leader labels, then its finalizer; the Lease goes by garbage collection. */
+  /** The live groups that claim some of `pods` with the same leader label key. */
+  #rivals(group: ElectionGroup, spec: ElectionGroupSpec, pods: CachedPod[]): GroupIdentity[] {
+    const others = this.#deps.store
+      .groupsSelectingAny(group.metadata.namespace, pods)
+      .flatMap((g) => {
+        const v = this.#validate(g);
+        return v.ok && g.metadata.deletionTimestamp === undefined ? [identityOf(g, v.spec)] : [];
+      });
+    return conflictingGroups(identityOf(group, spec), others, pods);
+  }
+
+  /**
+   * Removes the group's leader labels, then its finalizer; the Lease goes by
+   * garbage collection. Labels are left alone where an older group claims the
+   * same pods and key: they are that group's, not ours.
+   */
   async #finalize(group: ElectionGroup, signal: AbortSignal, log: Logger): Promise<Result> {
     if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) return {};
     const { store, writer } = this.#deps;
-    const validation = validateSpec(group.spec);
+    const validation = this.#validate(group);
     if (validation.ok) {
       const { selector, leaderLabel } = validation.spec;
-      for (const pod of store.podsFor(group.metadata.namespace, selector)) {
+      const pods = store.podsFor(group.metadata.namespace, selector);
+      const rivals = this.#rivals(group, validation.spec, pods);
+      const owned = rivals.length === 0 || ownsConflict(identityOf(group, validation.spec), rivals);
+      for (const pod of owned ? pods : []) {
         if (pod.labels[leaderLabel.key] !== leaderLabel.value) continue;
         await writer.removeLeaderLabel(group.metadata.namespace, pod, leaderLabel, signal);
       }

@@ -252,3 +252,289 @@ export async function teardown(
     await removeNamespace();
   }
 }
+
+// ha/api helpers
+// (imports are hoisted; they sit here to keep this block contiguous)
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
+
+/** The Lease `namespace/name` as the API server has it, or undefined when there is none. */
+export async function readLease(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<V1Lease | undefined> {
+  try {
+    return await clients.kc
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name, namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A candidate as the design defines it: Running, Ready=True and not
+ * terminating.
+ */
+export function isCandidate(pod: V1Pod): boolean {
+  return (
+    pod.metadata?.deletionTimestamp === undefined &&
+    pod.status?.phase === "Running" &&
+    podCondition(pod, "Ready") === "True"
+  );
+}
+
+/** The names of the ready endpoints of the EndpointSlices of Service `service`. */
+export async function readyEndpoints(
+  clients: Clients,
+  namespace: string,
+  service: string,
+): Promise<string[]> {
+  const slices = await clients.discovery.listNamespacedEndpointSlice({
+    namespace,
+    labelSelector: `kubernetes.io/service-name=${service}`,
+  });
+  return slices.items
+    .flatMap((s) => s.endpoints ?? [])
+    .filter((e) => e.conditions?.ready === true)
+    .map((e) => e.targetRef?.name ?? "");
+}
+
+// behaviour helpers
+// (test/integration/behaviour*.test.ts: bare pods, Events, group conditions; imports are
+// hoisted, they sit here to keep this block contiguous)
+import { ApiException, EventsV1Api } from "@kubernetes/client-node";
+import type { EventsV1Event } from "@kubernetes/client-node";
+import type { Condition } from "../../src/api/types.ts";
+
+export interface BarePodOptions {
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  /** Start Running but NotReady (kwok.podium.dev/manual-readiness); the test decides readiness. */
+  startNotReady?: boolean;
+}
+
+/** Creates a bare pod named `name` (one container, image podium.test/app:1). */
+export async function createBarePod(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  { labels, annotations = {}, finalizers, startNotReady = false }: BarePodOptions,
+): Promise<V1Pod> {
+  return clients.core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: {
+        name,
+        labels,
+        annotations: startNotReady
+          ? { ...annotations, "kwok.podium.dev/manual-readiness": "true" }
+          : annotations,
+        ...(finalizers === undefined ? {} : { finalizers }),
+      },
+      spec: { containers: [{ name: "app", image: "podium.test/app:1" }] },
+    },
+  });
+}
+
+/** The pod `name`, or undefined once it is gone. */
+export async function getPod(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<V1Pod | undefined> {
+  try {
+    return await clients.core.readNamespacedPod({ name, namespace });
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Waits until every pod in `names` is Running and, with `ready` (the default),
+ * has Ready=True; with `ready: false`, Ready=False.
+ */
+export async function waitForPods(
+  clients: Clients,
+  namespace: string,
+  names: readonly string[],
+  { ready = true, timeoutMs = 30_000 }: { ready?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
+  const want = ready ? "True" : "False";
+  await waitFor(
+    `pods ${names.join(", ")} Running with Ready=${want}`,
+    async () => {
+      for (const name of names) {
+        const pod = await getPod(clients, namespace, name);
+        if (pod?.status?.phase !== "Running" || podCondition(pod, "Ready") !== want) {
+          return undefined;
+        }
+      }
+      return true;
+    },
+    { timeoutMs },
+  );
+}
+
+/**
+ * Sets a pod Ready=True (and ContainersReady) with an explicit
+ * lastTransitionTime, as a kubelet that saw it turn ready at `since` would:
+ * lets a test decide which pod "has been Ready longest".
+ */
+export async function setPodReadySince(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  since: Date,
+): Promise<V1Pod> {
+  const lastTransitionTime = since.toISOString();
+  return clients.core.patchNamespacedPodStatus(
+    {
+      name,
+      namespace,
+      body: {
+        status: {
+          conditions: [
+            { type: "Ready", status: "True", lastTransitionTime },
+            { type: "ContainersReady", status: "True", lastTransitionTime },
+          ],
+        },
+      },
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
+  );
+}
+
+/** Merge-patches a pod's metadata (labels, annotations, finalizers; null removes a key). */
+export async function patchPodMetadata(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  metadata: Record<string, unknown>,
+): Promise<V1Pod> {
+  return clients.core.patchNamespacedPod(
+    { name, namespace, body: { metadata } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+}
+
+/** Deletes a pod; `gracePeriodSeconds: 0` removes it at once, as a force delete does. */
+export async function deletePod(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  gracePeriodSeconds?: number,
+): Promise<void> {
+  await clients.core.deleteNamespacedPod(
+    gracePeriodSeconds === undefined
+      ? { name, namespace }
+      : { name, namespace, gracePeriodSeconds },
+  );
+}
+
+/** The events.k8s.io Events about the ElectionGroup `group`, optionally only those of `reason`. */
+export async function groupEvents(
+  clients: Clients,
+  namespace: string,
+  group: string,
+  reason?: string,
+): Promise<EventsV1Event[]> {
+  const list = await clients.kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  return list.items.filter(
+    (e) =>
+      e.regarding?.kind === "ElectionGroup" &&
+      e.regarding.name === group &&
+      (reason === undefined || e.reason === reason),
+  );
+}
+
+/** The group's condition of `type`, if it has one. */
+export function groupCondition(group: ElectionGroup, type: string): Condition | undefined {
+  return group.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Polls the group until `accept` holds and returns it; `what` names the wait in a timeout. */
+export async function waitForGroup(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  what: string,
+  accept: (group: ElectionGroup) => boolean,
+  { timeoutMs = 30_000 }: { timeoutMs?: number } = {},
+): Promise<ElectionGroup> {
+  return waitFor(
+    `${name}: ${what}`,
+    async () => {
+      const group = await getGroup(clients, namespace, name);
+      return accept(group) ? group : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+/** Waits until the operator has reported on the group's current generation; returns the group. */
+export async function waitForObservedGeneration(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<ElectionGroup> {
+  return waitForGroup(
+    clients,
+    namespace,
+    name,
+    "status.observedGeneration = metadata.generation",
+    (g) => g.status?.observedGeneration === g.metadata.generation,
+  );
+}
+
+/** Deletes an ElectionGroup (its finalizer, if any, is left to the operator). */
+export async function deleteGroup(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<void> {
+  await custom(clients).deleteNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+  });
+}
+
+/** Whether the ElectionGroup `name` still exists. */
+export async function groupExists(
+  clients: Clients,
+  namespace: string,
+  name: string,
+): Promise<boolean> {
+  try {
+    await getGroup(clients, namespace, name);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 404) return false;
+    throw err;
+  }
+}
+
+/** Names of the pods matching `selector` that carry the label `key`=`value` (terminating ones too). */
+export async function podsLabelled(
+  clients: Clients,
+  namespace: string,
+  selector: string,
+  key: string,
+  value: string,
+): Promise<string[]> {
+  return (await listPods(clients, namespace, `${selector},${key}=${value}`))
+    .map((p) => p.metadata?.name ?? "")
+    .sort();
+}
+
+/** Resolves after `ms` milliseconds. */
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}

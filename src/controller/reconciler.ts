@@ -11,12 +11,14 @@ import {
   compareGroupAge,
   conflictingGroups,
   decideManaged,
+  decideObserved,
   ownsConflict,
 } from "../election/index.ts";
 import type {
   GroupIdentity,
   LeaseView,
   ManagedDecision,
+  ObservedDecision,
   PodRef,
   PodView,
 } from "../election/index.ts";
@@ -24,7 +26,8 @@ import type { EventRecorder, EventSubject } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import type { CachedLease, CachedPod } from "./cached.ts";
-import { getCondition, pushHistory, sameStatus, setCondition } from "./status.ts";
+import { fillStatus, getCondition, sameStatus, setCondition } from "./status.ts";
+import type { ConditionState } from "./status.ts";
 import type { LeaseRecord, Writer } from "./writer.ts";
 
 /** What a reconcile asks of the queue: look at the group again after this long. */
@@ -213,24 +216,12 @@ export class Reconciler {
       if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
 
+    const outranked = rivals.length > 0 ? conflictNames : "";
     if (spec.mode === "Observed") {
-      await this.#writeStatus(group, signal, (s, now) => {
-        s.conditions = setCondition(
-          s.conditions,
-          {
-            type: ConditionType.Ready,
-            status: "False",
-            reason: "ObservedModeUnsupported",
-            message: "mode Observed is not implemented in this version of podium",
-            observedGeneration: group.metadata.generation,
-          },
-          now,
-        );
-      });
-      return {};
+      return this.#reconcileObserved(group, spec, pods, outranked, { signal, detectedAt, log });
     }
 
-    return this.#reconcileManaged(group, spec, pods, rivals.length > 0 ? conflictNames : "", {
+    return this.#reconcileManaged(group, spec, pods, outranked, {
       signal,
       detectedAt,
       log,
@@ -357,6 +348,123 @@ export class Reconciler {
     return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
   }
 
+  /**
+   * Observed mode: the pods elect themselves on the Lease (client-go or
+   * podium's elector); podium never writes it and only moves the label to
+   * the valid holder, break before make, then looks again at the expiry.
+   */
+  async #reconcileObserved(
+    group: ElectionGroup,
+    spec: ElectionGroupSpec,
+    pods: CachedPod[],
+    outranked: string,
+    ctx: { signal: AbortSignal; detectedAt: number; log: Logger },
+  ): Promise<Result> {
+    const { store, writer, now } = this.#deps;
+    const { namespace } = group.metadata;
+    const { signal, log } = ctx;
+    const lease = leaseName({ metadata: group.metadata, spec });
+    const cachedLease = store.lease(namespace, lease);
+    const leaseView = cachedLease ? toLeaseView(cachedLease) : undefined;
+    const decision = decideObserved({
+      spec,
+      pods: pods.map((p) => toPodView(p, spec.leaderLabel)),
+      lease: leaseView,
+      previousHolder: group.status?.holder ?? "",
+      now: now(),
+    });
+
+    if (!spec.paused) {
+      for (const pod of decision.removeLabel) {
+        const outcome = await writer.removeLeaderLabel(namespace, pod, spec.leaderLabel, signal);
+        if (outcome === "ok" && pod.name !== group.status?.holder) {
+          this.#deps.recorder.record(
+            subjectOf(group),
+            "Warning",
+            EventReason.StrayLeaderLabelRemoved,
+            "RemoveLabel",
+            `removed ${spec.leaderLabel.key}=${spec.leaderLabel.value} from pod ${pod.name}, which does not hold Lease ${lease}`,
+          );
+        }
+      }
+      if (decision.addLabel) {
+        const { epoch, ...pod } = decision.addLabel;
+        const outcome = await writer.setLeaderLabel(
+          namespace,
+          pod,
+          spec.leaderLabel,
+          epoch,
+          signal,
+        );
+        if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
+      }
+    }
+    const labelledAt = now();
+    const transition = spec.paused ? undefined : decision.transition;
+    if (transition) this.#reportTransition(group, transition, ctx.detectedAt, labelledAt, log);
+
+    const why: Record<NonNullable<ObservedDecision["idleReason"]>, string> = {
+      NoLease: `Lease ${lease} does not exist yet`,
+      Released: `Lease ${lease} was released`,
+      Expired: `Lease ${lease} expired: its holder stopped renewing`,
+      HolderNotInGroup: `Lease ${lease} is held by ${leaseView?.holder ?? ""}, which is no pod of this group`,
+    };
+    const holder = spec.paused ? undefined : decision.holder;
+    const leaderElected: ConditionState = holder
+      ? {
+          status: "True",
+          reason: EventReason.LeaderElected,
+          message: `pod ${holder.name} holds Lease ${lease} in epoch ${String(leaseView?.transitions ?? 0)}`,
+        }
+      : {
+          status: "False",
+          reason: decision.idleReason ?? "NoLeader",
+          message: decision.idleReason ? why[decision.idleReason] : "no leader",
+        };
+    const ready: ConditionState = spec.paused
+      ? {
+          status: "False",
+          reason: "Paused",
+          message: "spec.paused is true: podium reports but changes nothing",
+        }
+      : holder
+        ? {
+            status: "True",
+            reason: EventReason.LeaderElected,
+            message: `pod ${holder.name} holds Lease ${lease} and alone carries ${spec.leaderLabel.key}=${spec.leaderLabel.value}`,
+          }
+        : leaderElected;
+    await this.#writeStatus(group, signal, (s, nowIso) => {
+      fillStatus(
+        s,
+        {
+          holder,
+          leaseName: lease,
+          epoch: leaseView?.transitions ?? 0,
+          candidates: decision.candidates,
+          readyCandidates: decision.readyCandidates,
+          transition,
+          durationMs: labelledAt - ctx.detectedAt,
+          leaderElected,
+          ready,
+          outranked,
+        },
+        group.metadata.generation,
+        nowIso,
+      );
+    });
+    this.#setLeaderSeries(namespace, group.metadata.name, holder?.name ?? "");
+    this.#deps.metrics.readyCandidates.set(
+      { namespace, name: group.metadata.name },
+      decision.readyCandidates,
+    );
+    this.#deps.metrics.groups.set({ namespace, name: group.metadata.name, mode: spec.mode }, 1);
+    // Wake at the expiry instant (plus a hair, so the Lease is expired by then).
+    return decision.requeueAfterMs === undefined
+      ? {}
+      : { requeueAfterMs: decision.requeueAfterMs + 1 };
+  }
+
   async #writeLease(
     group: ElectionGroup,
     spec: ElectionGroupSpec,
@@ -478,7 +586,7 @@ export class Reconciler {
         `pod ${transition.from} lost leadership: ${transition.reason}`,
       );
     }
-    if (transition.to === "") {
+    if (transition.to === "" && group.spec.mode !== "Observed") {
       recorder.record(
         subject,
         "Warning",
@@ -516,7 +624,6 @@ export class Reconciler {
     },
   ): void {
     const { transition, nowIso } = extra;
-    const observedGeneration = group.metadata.generation;
     const effective = spec.paused || extra.leaseConflict !== "";
     // Report-only (paused, or a Lease that is not ours): the holder is the
     // Lease's, as long as that pod still exists in the group.
@@ -533,77 +640,50 @@ export class Reconciler {
     const epoch = effective
       ? (extra.leaseView?.transitions ?? 0)
       : (transition?.epoch ?? created ?? extra.leaseView?.transitions ?? 0);
-    s.holder = holder?.name ?? "";
-    s.holderUID = holder?.uid ?? "";
-    s.leaseName = lease;
-    s.epoch = epoch;
-    s.transitions = epoch;
-    s.candidates = decision.candidates;
-    s.readyCandidates = decision.readyCandidates;
-    s.ready = `${decision.readyCandidates}/${decision.candidates}`;
-    if (transition) {
-      s.lastTransitionTime = nowIso;
-      s.history = pushHistory(s.history, {
-        from: transition.from,
-        to: transition.to,
-        epoch: transition.epoch,
-        reason: transition.reason,
-        time: nowIso,
-        durationMs: Math.max(0, Math.round(extra.durationMs)),
-      });
-    }
-    const leaderElected =
+    const leaderElected: ConditionState =
       holder !== undefined
         ? {
-            status: "True" as const,
+            status: "True",
             reason: EventReason.LeaderElected,
-            message: `pod ${holder.name} leads in epoch ${epoch}`,
+            message: `pod ${holder.name} leads in epoch ${String(epoch)}`,
           }
         : {
-            status: "False" as const,
+            status: "False",
             reason: EventReason.NoReadyCandidates,
-            message: `none of the ${decision.candidates} pods matching the selector is ready`,
+            message: `none of the ${String(decision.candidates)} pods matching the selector is ready`,
           };
-    s.conditions = setCondition(
-      s.conditions,
-      { type: ConditionType.LeaderElected, observedGeneration, ...leaderElected },
-      nowIso,
-    );
-    s.conditions = setCondition(
-      s.conditions,
-      {
-        type: ConditionType.Conflict,
-        observedGeneration,
-        status: "False",
-        reason: "NoConflict",
-        message:
-          extra.outranked === ""
-            ? "no other ElectionGroup selects these pods with the same leader label key"
-            : `newer ElectionGroup ${extra.outranked} selects some of these pods and is ignored`,
-      },
-      nowIso,
-    );
-    const ready = spec.paused
+    const ready: ConditionState = spec.paused
       ? {
-          status: "False" as const,
+          status: "False",
           reason: "Paused",
           message: "spec.paused is true: podium reports but changes nothing",
         }
       : extra.leaseConflict !== ""
-        ? { status: "False" as const, reason: "LeaseConflict", message: extra.leaseConflict }
+        ? { status: "False", reason: "LeaseConflict", message: extra.leaseConflict }
         : holder !== undefined
           ? {
-              status: "True" as const,
+              status: "True",
               reason: EventReason.LeaderElected,
               message: `pod ${holder.name} holds the Lease and alone carries ${spec.leaderLabel.key}=${spec.leaderLabel.value}`,
             }
-          : { ...leaderElected };
-    s.conditions = setCondition(
-      s.conditions,
-      { type: ConditionType.Ready, observedGeneration, ...ready },
+          : leaderElected;
+    fillStatus(
+      s,
+      {
+        holder,
+        leaseName: lease,
+        epoch,
+        candidates: decision.candidates,
+        readyCandidates: decision.readyCandidates,
+        transition,
+        durationMs: extra.durationMs,
+        leaderElected,
+        ready,
+        outranked: extra.outranked,
+      },
+      group.metadata.generation,
       nowIso,
     );
-    s.observedGeneration = observedGeneration;
   }
 
   /** The live groups that claim some of `pods` with the same leader label key. */

@@ -59,3 +59,83 @@ function canonical(value: unknown): string {
       : v,
   );
 }
+
+/** A condition's variable part. */
+export interface ConditionState {
+  status: "True" | "False";
+  reason: string;
+  message: string;
+}
+
+/** What one reconcile found, in the terms status reports it. */
+export interface StatusSummary {
+  holder: { name: string; uid: string } | undefined;
+  leaseName: string;
+  epoch: number;
+  candidates: number;
+  readyCandidates: number;
+  transition?: { from: string; to: string; reason: string; epoch: number } | undefined;
+  /** From detection of the transition's cause to its label write. */
+  durationMs: number;
+  leaderElected: ConditionState;
+  ready: ConditionState;
+  /** Newer groups that select some of the pods and are ignored; "" when none. */
+  outranked: string;
+}
+
+/**
+ * Writes `summary` into `status` (which holds the previous status): the
+ * holder fields, counts, a history entry for a transition, and the Ready,
+ * LeaderElected and Conflict conditions with `generation` as their
+ * observedGeneration.
+ */
+export function fillStatus(
+  status: ElectionGroupStatus,
+  summary: StatusSummary,
+  generation: number,
+  nowIso: string,
+): void {
+  const { holder, transition } = summary;
+  status.holder = holder?.name ?? "";
+  status.holderUID = holder?.uid ?? "";
+  status.leaseName = summary.leaseName;
+  status.epoch = summary.epoch;
+  status.transitions = summary.epoch;
+  status.candidates = summary.candidates;
+  status.readyCandidates = summary.readyCandidates;
+  status.ready = `${String(summary.readyCandidates)}/${String(summary.candidates)}`;
+  if (transition) {
+    status.lastTransitionTime = nowIso;
+    status.history = pushHistory(status.history, {
+      ...transition,
+      time: nowIso,
+      durationMs: Math.max(0, Math.round(summary.durationMs)),
+    });
+  }
+  const observedGeneration = generation;
+  status.conditions = setCondition(
+    status.conditions,
+    { type: "LeaderElected", observedGeneration, ...summary.leaderElected },
+    nowIso,
+  );
+  status.conditions = setCondition(
+    status.conditions,
+    {
+      type: "Conflict",
+      observedGeneration,
+      status: "False",
+      reason: "NoConflict",
+      message:
+        summary.outranked === ""
+          ? "no other ElectionGroup selects these pods with the same leader label key"
+          : `newer ElectionGroup ${summary.outranked} selects some of these pods and is ignored`,
+    },
+    nowIso,
+  );
+  status.conditions = setCondition(
+    status.conditions,
+    { type: "Ready", observedGeneration, ...summary.ready },
+    nowIso,
+  );
+  status.observedGeneration = observedGeneration;
+}

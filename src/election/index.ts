@@ -4,6 +4,7 @@ export { compareGroupAge, conflictingGroups, ownsConflict } from "./conflict.ts"
 export type { GroupIdentity, LabelledPod } from "./conflict.ts";
 export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from "./lease.ts";
 export { decideManaged } from "./managed.ts";
+export { decideObserved } from "./observed.ts";
 export { newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext } from "./order.ts";
 export { isEmptySelector, matchesSelector, selectorToString } from "./selector.ts";
@@ -12,6 +13,8 @@ export type {
   LeaseWrite,
   ManagedDecision,
   ManagedInput,
+  ObservedDecision,
+  ObservedInput,
   PodRef,
   PodView,
 } from "./types.ts";

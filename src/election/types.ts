@@ -105,3 +105,30 @@ export interface ManagedDecision {
   /** When the group must be looked at again even if nothing changes (renewal, tolerance). */
   requeueAfterMs?: number;
 }
+
+export interface ObservedInput {
+  spec: ElectionGroupSpec;
+  /** Pods of the group (matching the selector). */
+  pods: readonly PodView[];
+  /** The Lease the pods elect on, undefined when it does not exist. */
+  lease: LeaseView | undefined;
+  /** The holder the group's status reports, "" when none: a change is a transition. */
+  previousHolder: string;
+  now: number;
+}
+
+/** The next step for an Observed group: labels only, the Lease is the pods' own. */
+export interface ObservedDecision {
+  /** The pod that must carry the label, undefined when none may. */
+  holder: PodRef | undefined;
+  /** Set when the labelled holder changes (to or from none). */
+  transition?: { from: string; to: string; reason: TransitionReason; epoch: number };
+  removeLabel: PodRef[];
+  addLabel?: PodRef & { epoch: number };
+  candidates: number;
+  readyCandidates: number;
+  /** The instant the Lease expires unless renewed, as a delay: look again then. */
+  requeueAfterMs?: number;
+  /** Why no pod is labelled, when none is. */
+  idleReason?: "NoLease" | "Released" | "Expired" | "HolderNotInGroup";
+}

@@ -22,5 +22,5 @@ COPY --from=build --chown=65532:65532 /src/node_modules ./node_modules
 COPY --from=build --chown=65532:65532 /src/dist ./dist
 USER 65532:65532
 ENV NODE_ENV=production
-# The distroless entrypoint is node itself.
-CMD ["dist/main.js"]
+EXPOSE 8080 8081
+ENTRYPOINT ["/nodejs/bin/node", "dist/main.js"]

@@ -49,14 +49,16 @@ export async function startOperator(
   {
     args = [],
     identity = `podium-test-${String(process.pid)}-${String(running.size)}`,
-  }: { args?: string[]; identity?: string } = {},
+    entry = path.join(root, "src/main.ts"),
+    cwd = root,
+  }: { args?: string[]; identity?: string; entry?: string; cwd?: string } = {},
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();
   const child = spawn(
     process.execPath,
     [
-      path.join(root, "src/main.ts"),
+      entry,
       `--kubeconfig=${kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
       `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
@@ -64,6 +66,7 @@ export async function startOperator(
       ...args,
     ],
     {
+      cwd,
       env: { ...process.env, POD_NAME: identity, POD_NAMESPACE: "podium-system" },
       stdio: ["ignore", "pipe", "pipe"],
     },

@@ -1,0 +1,406 @@
+/**
+ * The plugin's picture of one group: which pods may lead and why not, their
+ * rank as next holder and the rule that ranks them, what blocks podium, and
+ * what podium would do now. Pure: API objects and a time in, a report out.
+ * Every rule comes from src/election (isCandidate, rankNextHolders,
+ * decideManaged, ...); this module only says which of them applied.
+ */
+import type { FieldError } from "../api/validate.ts";
+import { leaseName, validateSpec } from "../api/validate.ts";
+import type {
+  Condition,
+  ElectionGroup,
+  ElectionGroupSpec,
+  LabelSelector,
+  LeaderLabel,
+  TransitionRecord,
+} from "../api/types.ts";
+import {
+  compareGroupAge,
+  conflictingGroups,
+  decideManaged,
+  decideObserved,
+  isCandidate,
+  matchesSelector,
+  newestRevision,
+  ownsConflict,
+  parsePriority,
+  rankNextHolders,
+  selectorToString,
+} from "../election/index.ts";
+import type { GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
+import { leaseFacts, podFacts } from "./views.ts";
+import type { PodFacts } from "./views.ts";
+
+const DEFAULT_LEADER_LABEL: LeaderLabel = { key: "role", value: "leader" };
+
+/** Why a pod is or is not a candidate (DESIGN §2: not terminating, Running, Ready). */
+export type Eligibility =
+  | { kind: "eligible" }
+  | { kind: "terminating" }
+  | { kind: "notRunning"; phase: string }
+  | { kind: "notReady"; since?: number }
+  /** Not a candidate for a reason this plugin does not know how to name. */
+  | { kind: "notCandidate" };
+
+/**
+ * The first rule of the next-holder order (docs/semantics.md, "Who leads
+ * next") on which two candidates differ: the one that puts the first ahead.
+ */
+export type RankRule =
+  | { kind: "only" }
+  | { kind: "preferredHolder" }
+  | { kind: "priority"; winner: number; loser: number }
+  | { kind: "newestRevision"; revision: string }
+  | { kind: "readyLongest"; winnerSince: number | undefined; loserSince: number | undefined }
+  | { kind: "name" };
+
+export interface PodReport {
+  name: string;
+  uid: string;
+  phase: string;
+  ready: boolean;
+  /** Ready: since when Ready; NotReady: since when NotReady (the condition's time). */
+  readySince?: number;
+  terminating: boolean;
+  priority: number;
+  revision?: string;
+  /** Carries the group's leader label (key=value). */
+  labelled: boolean;
+  /** The group's status names it as holder. */
+  holder: boolean;
+  eligibility: Eligibility;
+  /** 1-based position as next holder among the candidates (Managed mode). */
+  rank?: number;
+  /** Rank 1: the rule by which it is ahead of rank 2; rank > 1: by which `after` is ahead of it. */
+  rule?: RankRule;
+  /** The pod ranked directly ahead of it. */
+  after?: string;
+}
+
+/** What stops podium from electing in this group. */
+export type Blocker =
+  | { kind: "invalidSpec"; errors: FieldError[] }
+  | { kind: "paused" }
+  | { kind: "conflict"; olderGroups: string[]; labelKey: string }
+  | { kind: "leaseConflict"; lease: string };
+
+export interface LeaseReport {
+  name: string;
+  holder: string;
+  holderUID?: string;
+  renewTime?: number;
+  acquireTime?: number;
+  durationSeconds?: number;
+  transitions: number;
+  /** Owned by this group (ownerReferences), as podium creates it in Managed mode. */
+  ownedByGroup: boolean;
+}
+
+export interface GroupReport {
+  namespace: string;
+  name: string;
+  mode: string;
+  generation: number;
+  observedGeneration?: number;
+  selector: string;
+  leaderLabel: LeaderLabel;
+  preferredHolder?: string;
+  paused: boolean;
+  notReadyToleranceSeconds: number;
+  leaseName: string;
+  /** status.holder, "" when leaderless. */
+  holder: string;
+  epoch: number;
+  candidates: number;
+  readyCandidates: number;
+  conditions: Condition[];
+  history: TransitionRecord[];
+  /** Ranked candidates first (best next holder first), then the others by name. */
+  pods: PodReport[];
+  lease?: LeaseReport;
+  /** Who leads next if the holder is lost (Managed): the best-ranked other candidate. */
+  next?: string;
+  blockers: Blocker[];
+  /** The holder podium's decision names right now ("" when none); undefined when blocked. */
+  expectedHolder?: string;
+  /** A transition podium's decision calls for now: in flight, or the operator is not running. */
+  pending?: { from: string; to: string; reason: string };
+}
+
+/** What a report is built from: the group and what the API server says about its pods. */
+export interface GroupInput {
+  group: ElectionGroup;
+  /** Pods listed with the group's selector (others are dropped). */
+  pods: readonly unknown[];
+  /** The group's Lease, undefined when it does not exist. */
+  lease: unknown;
+  /** Every group of the namespace, for conflicts; undefined when not read. */
+  siblings?: readonly ElectionGroup[];
+  now: number;
+}
+
+/** The spec with defaults when valid; else the errors and the parts podium still reads. */
+export interface SpecReading {
+  spec?: ElectionGroupSpec;
+  errors: FieldError[];
+  selector?: LabelSelector;
+  leaderLabel: LeaderLabel;
+}
+
+/** Validates a group's spec as the operator does (src/api/validate.ts). */
+export function readSpec(group: ElectionGroup): SpecReading {
+  const result = validateSpec(group.spec);
+  if (result.ok) {
+    return {
+      spec: result.spec,
+      errors: [],
+      selector: result.spec.selector,
+      leaderLabel: result.spec.leaderLabel,
+    };
+  }
+  const raw = (group.spec as unknown as Record<string, unknown> | undefined) ?? {};
+  const selector = isObject(raw.selector) ? (raw.selector as LabelSelector) : undefined;
+  const label = isObject(raw.leaderLabel) ? raw.leaderLabel : {};
+  const leaderLabel =
+    typeof label.key === "string" && typeof label.value === "string"
+      ? { key: label.key, value: label.value }
+      : DEFAULT_LEADER_LABEL;
+  return selector === undefined
+    ? { errors: result.errors, leaderLabel }
+    : { errors: result.errors, selector, leaderLabel };
+}
+
+/** Builds the report of one group; see {@link GroupReport}. */
+export function buildReport(input: GroupInput): GroupReport {
+  const { group, now } = input;
+  const reading = readSpec(group);
+  const { spec, leaderLabel } = reading;
+  const raw = (group.spec as unknown as Record<string, unknown> | undefined) ?? {};
+  const mode = spec?.mode ?? (typeof raw.mode === "string" ? raw.mode : "Managed");
+  const status = group.status ?? {};
+  const lease = spec
+    ? leaseName({ metadata: group.metadata, spec })
+    : (status.leaseName ?? group.metadata.name);
+
+  const facts = input.pods
+    .map((p) => podFacts(p, leaderLabel))
+    .filter((f): f is PodFacts => f !== undefined)
+    .filter((f) => reading.selector && matchesSelector(f.cached.labels, reading.selector));
+  const views = facts.map((f) => f.view);
+
+  const leaseRead = input.lease === undefined ? undefined : leaseFacts(input.lease, now);
+  let leaseView: LeaseView | undefined = leaseRead?.view;
+  if (leaseView && mode === "Observed") {
+    leaseView = { ...leaseView, observedAt: leaseView.renewTime ?? leaseView.acquireTime ?? now };
+  }
+
+  const blockers: Blocker[] = [];
+  if (!spec) blockers.push({ kind: "invalidSpec", errors: reading.errors });
+  if (spec?.paused === true) blockers.push({ kind: "paused" });
+  if (spec && input.siblings) {
+    const older = olderRivals(group, spec, input.siblings, facts);
+    if (older.length > 0) {
+      blockers.push({ kind: "conflict", olderGroups: older, labelKey: spec.leaderLabel.key });
+    }
+  } else if (status.conditions?.some((c) => c.type === "Conflict" && c.status === "True")) {
+    blockers.push({ kind: "conflict", olderGroups: [], labelKey: leaderLabel.key });
+  }
+  const owners = leaseRead?.cached.ownerUIDs ?? [];
+  const ownedByGroup = owners.includes(group.metadata.uid);
+  if (mode === "Managed" && owners.length > 0 && !ownedByGroup) {
+    blockers.push({ kind: "leaseConflict", lease });
+  }
+
+  const holder = status.holder ?? "";
+  const ranked = spec && mode === "Managed" ? rankNextHolders(views, spec) : [];
+  const ctx: RankContext = {
+    preferredHolder: spec?.preferredHolder,
+    newestRevision: newestRevision(views),
+  };
+  const pods = facts.map((f): PodReport => {
+    const v = f.view;
+    const report: PodReport = {
+      name: v.name,
+      uid: v.uid,
+      phase: v.phase,
+      ready: v.ready,
+      terminating: v.terminating,
+      priority: parsePriority(v.priorityAnnotation),
+      labelled: v.leaderLabelValue === leaderLabel.value,
+      holder: v.name === holder,
+      eligibility: eligibility(v),
+    };
+    if (v.readySince !== undefined) report.readySince = v.readySince;
+    if (v.revision !== undefined) report.revision = v.revision;
+    const i = ranked.findIndex((r) => r.uid === v.uid);
+    const self = ranked[i];
+    if (self !== undefined) {
+      report.rank = i + 1;
+      const ahead = ranked[i - 1];
+      const behind = ranked[i + 1];
+      if (ahead !== undefined) {
+        report.after = ahead.name;
+        report.rule = decidingRule(ahead, self, ctx).rule;
+      } else {
+        report.rule =
+          behind === undefined ? { kind: "only" } : decidingRule(self, behind, ctx).rule;
+      }
+    }
+    return report;
+  });
+  pods.sort(
+    (a, b) =>
+      (a.rank ?? Infinity) - (b.rank ?? Infinity) ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+
+  const report: GroupReport = {
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    mode,
+    generation: group.metadata.generation,
+    selector: reading.selector ? selectorToString(reading.selector) : "<invalid>",
+    leaderLabel,
+    paused: spec?.paused ?? raw.paused === true,
+    notReadyToleranceSeconds: spec?.notReadyToleranceSeconds ?? 0,
+    leaseName: lease,
+    holder,
+    epoch: status.epoch ?? 0,
+    candidates: views.length,
+    readyCandidates: views.filter(isCandidate).length,
+    conditions: status.conditions ?? [],
+    history: status.history ?? [],
+    pods,
+    blockers,
+  };
+  if (status.observedGeneration !== undefined) {
+    report.observedGeneration = status.observedGeneration;
+  }
+  const preferred =
+    spec?.preferredHolder ??
+    (typeof raw.preferredHolder === "string" ? raw.preferredHolder : undefined);
+  if (preferred !== undefined) report.preferredHolder = preferred;
+  if (leaseRead) {
+    const c = leaseRead.cached;
+    const l: LeaseReport = {
+      name: c.name,
+      holder: c.holder,
+      transitions: c.transitions,
+      ownedByGroup,
+    };
+    if (c.holderUID !== undefined) l.holderUID = c.holderUID;
+    if (c.renewTime !== undefined) l.renewTime = c.renewTime;
+    if (c.acquireTime !== undefined) l.acquireTime = c.acquireTime;
+    if (c.durationSeconds !== undefined) l.durationSeconds = c.durationSeconds;
+    report.lease = l;
+  }
+  const next = ranked.find((p) => p.name !== holder);
+  if (next !== undefined) report.next = next.name;
+
+  if (spec && blockers.length === 0) {
+    const decision =
+      mode === "Observed"
+        ? decideObserved({ spec, pods: views, lease: leaseView, previousHolder: holder, now })
+        : decideManaged({ spec, pods: views, lease: leaseView, now });
+    report.expectedHolder = decision.holder?.name ?? "";
+    if (decision.transition) {
+      const { from, to, reason } = decision.transition;
+      report.pending = { from, to, reason };
+    }
+  }
+  return report;
+}
+
+/** Why `pod` is not a candidate, in the terms of DESIGN §2; eligible when it is one. */
+export function eligibility(pod: PodView): Eligibility {
+  if (isCandidate(pod)) return { kind: "eligible" };
+  if (pod.terminating) return { kind: "terminating" };
+  if (pod.phase !== "Running") return { kind: "notRunning", phase: pod.phase };
+  if (!pod.ready) {
+    return pod.readySince === undefined
+      ? { kind: "notReady" }
+      : { kind: "notReady", since: pod.readySince };
+  }
+  return { kind: "notCandidate" };
+}
+
+/**
+ * Names the first rule of the next-holder order on which `a` and `b` differ,
+ * and whether it puts `a` first. The rules and their order are those of
+ * nextHolderComparator (src/election/order.ts); test/unit/cli/explain.test.ts
+ * checks that both agree on every pair.
+ */
+export function decidingRule(
+  a: PodView,
+  b: PodView,
+  ctx: RankContext,
+): { rule: RankRule; aFirst: boolean } {
+  const aPreferred = a.name === ctx.preferredHolder;
+  const bPreferred = b.name === ctx.preferredHolder;
+  if (aPreferred !== bPreferred) return { rule: { kind: "preferredHolder" }, aFirst: aPreferred };
+  const pa = parsePriority(a.priorityAnnotation);
+  const pb = parsePriority(b.priorityAnnotation);
+  if (pa !== pb) {
+    return {
+      rule: { kind: "priority", winner: Math.max(pa, pb), loser: Math.min(pa, pb) },
+      aFirst: pa > pb,
+    };
+  }
+  const newest = ctx.newestRevision;
+  const aNewest = newest !== undefined && (a.revision ?? "") === newest;
+  const bNewest = newest !== undefined && (b.revision ?? "") === newest;
+  if (aNewest !== bNewest) {
+    return { rule: { kind: "newestRevision", revision: newest ?? "" }, aFirst: aNewest };
+  }
+  if (a.readySince !== b.readySince) {
+    const aFirst =
+      b.readySince === undefined || (a.readySince !== undefined && a.readySince < b.readySince);
+    return {
+      rule: {
+        kind: "readyLongest",
+        winnerSince: aFirst ? a.readySince : b.readySince,
+        loserSince: aFirst ? b.readySince : a.readySince,
+      },
+      aFirst,
+    };
+  }
+  return { rule: { kind: "name" }, aFirst: a.name < b.name };
+}
+
+/** The older groups that claim some of this group's pods with the same label key. */
+function olderRivals(
+  group: ElectionGroup,
+  spec: ElectionGroupSpec,
+  siblings: readonly ElectionGroup[],
+  pods: readonly PodFacts[],
+): string[] {
+  const me = identity(group, spec);
+  const others: GroupIdentity[] = [];
+  for (const g of siblings) {
+    if (g.metadata.uid === group.metadata.uid || g.metadata.deletionTimestamp !== undefined) {
+      continue;
+    }
+    const r = readSpec(g);
+    if (r.spec) others.push(identity(g, r.spec));
+  }
+  const labelled = pods.map((p) => ({ name: p.cached.name, labels: p.cached.labels }));
+  const rivals = conflictingGroups(me, others, labelled);
+  if (ownsConflict(me, rivals)) return [];
+  return rivals.filter((r) => compareGroupAge(r, me) < 0).map((r) => r.name);
+}
+
+function identity(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
+  return {
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
+    selector: spec.selector,
+    leaderLabelKey: spec.leaderLabel.key,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,70 @@
+/**
+ * API objects as the election core sees them. The controller builds the same
+ * views from its caches (src/controller/reconciler.ts: toPodView, toLeaseView,
+ * which are private); this is their twin for objects read straight from the
+ * API server, built on the same reductions (toCachedPod, toCachedLease).
+ */
+import type { LeaderLabel } from "../api/types.ts";
+import { toCachedLease, toCachedPod } from "../controller/cached.ts";
+import type { CachedLease, CachedPod } from "../controller/cached.ts";
+import type { LeaseView, PodView } from "../election/index.ts";
+
+/** A pod reduced as podium's cache keeps it, plus its labels for the selector. */
+export interface PodFacts {
+  cached: CachedPod;
+  view: PodView;
+}
+
+/**
+ * Reduces an API Pod (a client-node model with Dates, or plain JSON) to what
+ * the election core reads; undefined when it is no pod. Having seen the pod
+ * only once, "NotReady since" is its Ready condition's lastTransitionTime,
+ * which is what podium uses for a pod that was NotReady when it first saw it.
+ */
+export function podFacts(raw: unknown, label: LeaderLabel): PodFacts | undefined {
+  const cached = toCachedPod(raw);
+  if (cached === undefined) return undefined;
+  const view: PodView = {
+    name: cached.name,
+    uid: cached.uid,
+    createdAt: cached.createdAt,
+    terminating: cached.terminating,
+    phase: cached.phase,
+    ready: cached.ready,
+  };
+  const since = cached.ready ? cached.readySince : (cached.notReadySince ?? cached.readySince);
+  if (since !== undefined) view.readySince = since;
+  const value = cached.labels[label.key];
+  if (value !== undefined) view.leaderLabelValue = value;
+  if (cached.epochAnnotation !== undefined) view.epochAnnotation = cached.epochAnnotation;
+  if (cached.priorityAnnotation !== undefined) view.priorityAnnotation = cached.priorityAnnotation;
+  if (cached.revision !== undefined) view.revision = cached.revision;
+  return { cached, view };
+}
+
+/** A Lease reduced as podium's cache keeps it, and as the election core reads it. */
+export interface LeaseFacts {
+  cached: CachedLease;
+  view: LeaseView;
+}
+
+/**
+ * Reduces an API Lease. `observedAt` stands in for the local time podium saw
+ * the record change, which only the operator knows: the caller passes now
+ * (Managed: expiry plays no part) or the record's renewTime (Observed: an
+ * estimate that trusts the writer's clock).
+ */
+export function leaseFacts(raw: unknown, now: number): LeaseFacts | undefined {
+  const cached = toCachedLease(raw, now);
+  if (cached === undefined) return undefined;
+  const view: LeaseView = {
+    holder: cached.holder,
+    transitions: cached.transitions,
+    observedAt: cached.observedAt,
+  };
+  if (cached.holderUID !== undefined) view.holderUID = cached.holderUID;
+  if (cached.durationSeconds !== undefined) view.durationSeconds = cached.durationSeconds;
+  if (cached.renewTime !== undefined) view.renewTime = cached.renewTime;
+  if (cached.acquireTime !== undefined) view.acquireTime = cached.acquireTime;
+  return { cached, view };
+}

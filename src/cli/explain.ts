@@ -28,6 +28,7 @@ import {
   rankNextHolders,
   selectorToString,
 } from "../election/index.ts";
+import { identityOf } from "../controller/views.ts";
 import type { GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
 import { leaseFacts, podFacts } from "./views.ts";
 import type { PodFacts } from "./views.ts";
@@ -375,30 +376,19 @@ function olderRivals(
   siblings: readonly ElectionGroup[],
   pods: readonly PodFacts[],
 ): string[] {
-  const me = identity(group, spec);
+  const me = identityOf(group, spec);
   const others: GroupIdentity[] = [];
   for (const g of siblings) {
     if (g.metadata.uid === group.metadata.uid || g.metadata.deletionTimestamp !== undefined) {
       continue;
     }
     const r = readSpec(g);
-    if (r.spec) others.push(identity(g, r.spec));
+    if (r.spec) others.push(identityOf(g, r.spec));
   }
   const labelled = pods.map((p) => ({ name: p.cached.name, labels: p.cached.labels }));
   const rivals = conflictingGroups(me, others, labelled);
   if (ownsConflict(me, rivals)) return [];
   return rivals.filter((r) => compareGroupAge(r, me) < 0).map((r) => r.name);
-}
-
-function identity(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
-  return {
-    namespace: group.metadata.namespace,
-    name: group.metadata.name,
-    uid: group.metadata.uid,
-    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
-    selector: spec.selector,
-    leaderLabelKey: spec.leaderLabel.key,
-  };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

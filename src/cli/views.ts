@@ -1,12 +1,12 @@
 /**
- * API objects as the election core sees them. The controller builds the same
- * views from its caches (src/controller/reconciler.ts: toPodView, toLeaseView,
- * which are private); this is their twin for objects read straight from the
- * API server, built on the same reductions (toCachedPod, toCachedLease).
+ * API objects as the election core sees them, read straight from the API
+ * server and reduced exactly as the controller's caches reduce them
+ * (toCachedPod, toCachedLease, toPodView, toLeaseView).
  */
 import type { LeaderLabel } from "../api/types.ts";
 import { toCachedLease, toCachedPod } from "../controller/cached.ts";
 import type { CachedLease, CachedPod } from "../controller/cached.ts";
+import { toLeaseView, toPodView } from "../controller/views.ts";
 import type { LeaseView, PodView } from "../election/index.ts";
 
 /** A pod reduced as podium's cache keeps it, plus its labels for the selector. */
@@ -24,21 +24,7 @@ export interface PodFacts {
 export function podFacts(raw: unknown, label: LeaderLabel): PodFacts | undefined {
   const cached = toCachedPod(raw);
   if (cached === undefined) return undefined;
-  const view: PodView = {
-    name: cached.name,
-    uid: cached.uid,
-    createdAt: cached.createdAt,
-    terminating: cached.terminating,
-    phase: cached.phase,
-    ready: cached.ready,
-  };
-  const since = cached.ready ? cached.readySince : (cached.notReadySince ?? cached.readySince);
-  if (since !== undefined) view.readySince = since;
-  const value = cached.labels[label.key];
-  if (value !== undefined) view.leaderLabelValue = value;
-  if (cached.epochAnnotation !== undefined) view.epochAnnotation = cached.epochAnnotation;
-  if (cached.priorityAnnotation !== undefined) view.priorityAnnotation = cached.priorityAnnotation;
-  if (cached.revision !== undefined) view.revision = cached.revision;
+  const view = toPodView(cached, label);
   return { cached, view };
 }
 
@@ -57,14 +43,6 @@ export interface LeaseFacts {
 export function leaseFacts(raw: unknown, now: number): LeaseFacts | undefined {
   const cached = toCachedLease(raw, now);
   if (cached === undefined) return undefined;
-  const view: LeaseView = {
-    holder: cached.holder,
-    transitions: cached.transitions,
-    observedAt: cached.observedAt,
-  };
-  if (cached.holderUID !== undefined) view.holderUID = cached.holderUID;
-  if (cached.durationSeconds !== undefined) view.durationSeconds = cached.durationSeconds;
-  if (cached.renewTime !== undefined) view.renewTime = cached.renewTime;
-  if (cached.acquireTime !== undefined) view.acquireTime = cached.acquireTime;
+  const view = toLeaseView(cached);
   return { cached, view };
 }

@@ -1,10 +1,5 @@
 import { API_VERSION, ConditionType, EventReason, FINALIZER, KIND } from "../api/constants.ts";
-import type {
-  ElectionGroup,
-  ElectionGroupSpec,
-  ElectionGroupStatus,
-  LeaderLabel,
-} from "../api/types.ts";
+import type { ElectionGroup, ElectionGroupSpec, ElectionGroupStatus } from "../api/types.ts";
 import { leaseName, validateSpec } from "../api/validate.ts";
 import type { ValidationResult } from "../api/validate.ts";
 import {
@@ -20,7 +15,6 @@ import type {
   ManagedDecision,
   ObservedDecision,
   PodRef,
-  PodView,
 } from "../election/index.ts";
 import type { EventRecorder, EventSubject } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -28,6 +22,7 @@ import type { OperatorMetrics } from "../observability/metrics.ts";
 import type { CachedLease, CachedPod } from "./cached.ts";
 import { fillStatus, getCondition, sameStatus, setCondition } from "./status.ts";
 import type { ConditionState } from "./status.ts";
+import { identityOf, toLeaseView, toPodView } from "./views.ts";
 import type { LeaseRecord, Writer } from "./writer.ts";
 
 /** What a reconcile asks of the queue: look at the group again after this long. */
@@ -66,50 +61,6 @@ function subjectOf(group: ElectionGroup): EventSubject {
     namespace: group.metadata.namespace,
     name: group.metadata.name,
     uid: group.metadata.uid,
-  };
-}
-
-function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
-  const view: PodView = {
-    name: pod.name,
-    uid: pod.uid,
-    createdAt: pod.createdAt,
-    terminating: pod.terminating,
-    phase: pod.phase,
-    ready: pod.ready,
-  };
-  // For a NotReady pod the election reads readySince as "NotReady since".
-  const since = pod.ready ? pod.readySince : (pod.notReadySince ?? pod.readySince);
-  if (since !== undefined) view.readySince = since;
-  const value = pod.labels[label.key];
-  if (value !== undefined) view.leaderLabelValue = value;
-  if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
-  if (pod.priorityAnnotation !== undefined) view.priorityAnnotation = pod.priorityAnnotation;
-  if (pod.revision !== undefined) view.revision = pod.revision;
-  return view;
-}
-
-function toLeaseView(lease: CachedLease): LeaseView {
-  const view: LeaseView = {
-    holder: lease.holder,
-    transitions: lease.transitions,
-    observedAt: lease.observedAt,
-  };
-  if (lease.holderUID !== undefined) view.holderUID = lease.holderUID;
-  if (lease.durationSeconds !== undefined) view.durationSeconds = lease.durationSeconds;
-  if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
-  if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
-  return view;
-}
-
-function identityOf(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
-  return {
-    namespace: group.metadata.namespace,
-    name: group.metadata.name,
-    uid: group.metadata.uid,
-    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
-    selector: spec.selector,
-    leaderLabelKey: spec.leaderLabel.key,
   };
 }
 

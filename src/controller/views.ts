@@ -1,0 +1,52 @@
+import type { ElectionGroup, ElectionGroupSpec, LeaderLabel } from "../api/types.ts";
+import type { GroupIdentity, LeaseView, PodView } from "../election/index.ts";
+import type { CachedLease, CachedPod } from "./cached.ts";
+
+/**
+ * The election core's view of a cached pod: for a NotReady pod, `readySince`
+ * is when podium saw it turn NotReady, which is what the tolerance counts from.
+ */
+export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
+  const view: PodView = {
+    name: pod.name,
+    uid: pod.uid,
+    createdAt: pod.createdAt,
+    terminating: pod.terminating,
+    phase: pod.phase,
+    ready: pod.ready,
+  };
+  const since = pod.ready ? pod.readySince : (pod.notReadySince ?? pod.readySince);
+  if (since !== undefined) view.readySince = since;
+  const value = pod.labels[label.key];
+  if (value !== undefined) view.leaderLabelValue = value;
+  if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
+  if (pod.priorityAnnotation !== undefined) view.priorityAnnotation = pod.priorityAnnotation;
+  if (pod.revision !== undefined) view.revision = pod.revision;
+  return view;
+}
+
+/** The election core's view of a cached Lease. */
+export function toLeaseView(lease: CachedLease): LeaseView {
+  const view: LeaseView = {
+    holder: lease.holder,
+    transitions: lease.transitions,
+    observedAt: lease.observedAt,
+  };
+  if (lease.holderUID !== undefined) view.holderUID = lease.holderUID;
+  if (lease.durationSeconds !== undefined) view.durationSeconds = lease.durationSeconds;
+  if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
+  if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
+  return view;
+}
+
+/** What conflict detection needs of a group. */
+export function identityOf(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
+  return {
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
+    selector: spec.selector,
+    leaderLabelKey: spec.leaderLabel.key,
+  };
+}

@@ -28,6 +28,7 @@ import {
   rankNextHolders,
   selectorToString,
 } from "../election/index.ts";
+import { decidingRule as coreDecidingRule } from "../election/index.ts";
 import { identityOf } from "../controller/views.ts";
 import type { GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
 import { leaseFacts, podFacts } from "./views.ts";
@@ -327,46 +328,42 @@ export function eligibility(pod: PodView): Eligibility {
 }
 
 /**
- * Names the first rule of the next-holder order on which `a` and `b` differ,
- * and whether it puts `a` first. The rules and their order are those of
- * nextHolderComparator (src/election/order.ts); test/unit/cli/explain.test.ts
- * checks that both agree on every pair.
+ * Names the first rule of the next-holder order on which `a` and `b` differ
+ * (the election core's {@link coreDecidingRule}), with the values that made
+ * the difference, and whether it puts `a` first.
  */
 export function decidingRule(
   a: PodView,
   b: PodView,
   ctx: RankContext,
 ): { rule: RankRule; aFirst: boolean } {
-  const aPreferred = a.name === ctx.preferredHolder;
-  const bPreferred = b.name === ctx.preferredHolder;
-  if (aPreferred !== bPreferred) return { rule: { kind: "preferredHolder" }, aFirst: aPreferred };
-  const pa = parsePriority(a.priorityAnnotation);
-  const pb = parsePriority(b.priorityAnnotation);
-  if (pa !== pb) {
-    return {
-      rule: { kind: "priority", winner: Math.max(pa, pb), loser: Math.min(pa, pb) },
-      aFirst: pa > pb,
-    };
+  const { rule, aFirst } = coreDecidingRule(a, b, ctx);
+  const [winner, loser] = aFirst ? [a, b] : [b, a];
+  switch (rule) {
+    case "priority":
+      return {
+        rule: {
+          kind: "priority",
+          winner: parsePriority(winner.priorityAnnotation),
+          loser: parsePriority(loser.priorityAnnotation),
+        },
+        aFirst,
+      };
+    case "newestRevision":
+      return { rule: { kind: "newestRevision", revision: ctx.newestRevision ?? "" }, aFirst };
+    case "readyLongest":
+      return {
+        rule: {
+          kind: "readyLongest",
+          winnerSince: winner.readySince,
+          loserSince: loser.readySince,
+        },
+        aFirst,
+      };
+    case "preferredHolder":
+    case "name":
+      return { rule: { kind: rule }, aFirst };
   }
-  const newest = ctx.newestRevision;
-  const aNewest = newest !== undefined && (a.revision ?? "") === newest;
-  const bNewest = newest !== undefined && (b.revision ?? "") === newest;
-  if (aNewest !== bNewest) {
-    return { rule: { kind: "newestRevision", revision: newest ?? "" }, aFirst: aNewest };
-  }
-  if (a.readySince !== b.readySince) {
-    const aFirst =
-      b.readySince === undefined || (a.readySince !== undefined && a.readySince < b.readySince);
-    return {
-      rule: {
-        kind: "readyLongest",
-        winnerSince: aFirst ? a.readySince : b.readySince,
-        loserSince: aFirst ? b.readySince : a.readySince,
-      },
-      aFirst,
-    };
-  }
-  return { rule: { kind: "name" }, aFirst: a.name < b.name };
 }
 
 /** The older groups that claim some of this group's pods with the same label key. */

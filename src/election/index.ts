@@ -5,8 +5,8 @@ export type { GroupIdentity, LabelledPod } from "./conflict.ts";
 export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from "./lease.ts";
 export { decideManaged } from "./managed.ts";
 export { decideObserved } from "./observed.ts";
-export { newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
-export type { RankContext } from "./order.ts";
+export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
+export type { RankContext, RankRuleName } from "./order.ts";
 export { isEmptySelector, matchesSelector, selectorToString } from "./selector.ts";
 export type {
   LeaseView,

@@ -36,6 +36,48 @@ export function newestRevision(pods: readonly PodView[]): string | undefined {
   return best?.revision;
 }
 
+/** The rules of the next-holder order, by name, in the order they apply. */
+export type RankRuleName =
+  "preferredHolder" | "priority" | "newestRevision" | "readyLongest" | "name";
+
+type Compare = (a: PodView, b: PodView, ctx: RankContext) => number;
+
+/** The next-holder order as data: each rule settles a pair only when the ones before it tie. */
+const RANK_RULES: readonly (readonly [RankRuleName, Compare])[] = [
+  [
+    "preferredHolder",
+    (a, b, ctx) => preferFirst(a.name === ctx.preferredHolder, b.name === ctx.preferredHolder),
+  ],
+  ["priority", (a, b) => parsePriority(b.priorityAnnotation) - parsePriority(a.priorityAnnotation)],
+  [
+    "newestRevision",
+    (a, b, ctx) =>
+      preferFirst(
+        ctx.newestRevision !== undefined && (a.revision ?? "") === ctx.newestRevision,
+        ctx.newestRevision !== undefined && (b.revision ?? "") === ctx.newestRevision,
+      ),
+  ],
+  ["readyLongest", (a, b) => compareReadySince(a.readySince, b.readySince)],
+  ["name", (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)],
+];
+
+/**
+ * Returns the first rule of the next-holder order on which `a` and `b`
+ * differ, and whether it puts `a` first; `kubectl podium` uses it to say why
+ * one pod ranks before another.
+ */
+export function decidingRule(
+  a: PodView,
+  b: PodView,
+  ctx: RankContext,
+): { rule: RankRuleName; aFirst: boolean } {
+  for (const [rule, compare] of RANK_RULES) {
+    const c = compare(a, b, ctx);
+    if (c !== 0) return { rule, aFirst: c < 0 };
+  }
+  return { rule: "name", aFirst: false };
+}
+
 /**
  * Returns a comparator that sorts pods best next holder first: the preferred
  * holder, then higher `podium.dev/priority`, then the newest revision, then
@@ -43,15 +85,13 @@ export function newestRevision(pods: readonly PodView[]): string | undefined {
  * Names are unique within a namespace, so the order is total.
  */
 export function nextHolderComparator(ctx: RankContext): (a: PodView, b: PodView) => number {
-  return (a, b) =>
-    preferFirst(a.name === ctx.preferredHolder, b.name === ctx.preferredHolder) ||
-    parsePriority(b.priorityAnnotation) - parsePriority(a.priorityAnnotation) ||
-    preferFirst(
-      ctx.newestRevision !== undefined && (a.revision ?? "") === ctx.newestRevision,
-      ctx.newestRevision !== undefined && (b.revision ?? "") === ctx.newestRevision,
-    ) ||
-    compareReadySince(a.readySince, b.readySince) ||
-    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return (a, b) => {
+    for (const [, compare] of RANK_RULES) {
+      const c = compare(a, b, ctx);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
 }
 
 /**

@@ -81,8 +81,12 @@ test-unit: deps ## Unit tests (pure logic, no cluster, seconds).
 	npx vitest run --project unit
 
 .PHONY: test-integration
-test-integration: deps components ## Integration tests against a local control plane started for the run.
+test-integration: deps components test-tools ## Integration tests against a local control plane started for the run.
 	npx vitest run --project integration
+
+.PHONY: test-tools
+test-tools: ## Build the client-go candidate the interop tests run (cached).
+	hack/build-test-tools.sh >/dev/null
 
 ##@ Local cluster
 

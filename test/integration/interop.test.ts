@@ -13,6 +13,7 @@ import type { Candidate, CandidateKind } from "../support/candidates.ts";
 import { connect, createNamespace, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { readLease } from "../support/podium.ts";
+import { seededRandom } from "../support/random.ts";
 
 // A mixed fleet on ONE Lease: two candidates on the real client-go
 // (leaderelection.RunOrDie + resourcelock.LeaseLock, test/clientgo) and two on
@@ -55,18 +56,6 @@ const FLEET: readonly Member[] = [
   { kind: "node", id: "node-2", releaseOnCancel: false },
 ];
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with PODIUM_INTEROP_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => {
     setTimeout(resolve, ms);
@@ -104,7 +93,7 @@ describe("interop: client-go and podium's elector on one Lease", () => {
 
   it("never has two leaders, always recovers, and counts every transition", async () => {
     const seed = Number(process.env.PODIUM_INTEROP_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const random = rng(seed);
+    const random = seededRandom(seed);
     const pick = <T>(items: readonly T[]): T => {
       const item = items[Math.floor(random() * items.length)];
       if (item === undefined) throw new Error("pick from an empty list");

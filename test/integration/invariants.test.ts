@@ -15,6 +15,7 @@ import {
   readyEndpoints,
   teardown,
 } from "../support/podium.ts";
+import { seededRandom } from "../support/random.ts";
 
 const APP = "inv";
 const SELECTOR = `app=${APP}`;
@@ -23,18 +24,6 @@ const CONVERGE_MS = 10_000;
 /** Bursts: steps applied back to back, without waiting for the group in between. */
 const BURSTS = 4;
 const BURST = 6;
-
-/** mulberry32: a small seeded PRNG, so a failing sequence can be replayed with PODIUM_TEST_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STEP_KINDS = [
   "podNotReady",
@@ -75,7 +64,7 @@ describe("the labelling invariant under churn", () => {
     given !== undefined && /^\d+$/.test(given)
       ? Number(given)
       : Math.floor(Math.random() * 2 ** 31);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T | undefined =>
     items[Math.floor(random() * items.length)];
   const pickKind = (): StepKind => {

@@ -2,18 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LeaderElector } from "../../../src/leaderelection/elector.ts";
 import { FakeLeaseLock, FakeLeaseStore } from "./fake-lease-lock.ts";
 import type { Op } from "./fake-lease-lock.ts";
-
-/** A small seeded PRNG (mulberry32), so that a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from "../../support/random.ts";
 
 interface Replica {
   identity: string;
@@ -46,7 +35,7 @@ class Simulation {
   readonly #outageUntil: number[] = [];
 
   constructor(seed: number, replicas: number) {
-    this.#random = prng(seed);
+    this.#random = seededRandom(seed);
     for (let slot = 0; slot < replicas; slot++) {
       this.#generation.push(0);
       this.#outageUntil.push(0);

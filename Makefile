@@ -88,6 +88,16 @@ test-integration: deps components test-tools ## Integration tests against a loca
 test-tools: ## Build the client-go candidate the interop tests run (cached).
 	hack/build-test-tools.sh >/dev/null
 
+##@ Benchmarks
+
+.PHONY: bench
+bench: deps components test-tools ## Full benchmarks on their own local cluster; writes docs/benchmarks.md and docs/benchmarks/.
+	node test/bench/run.ts --full
+
+.PHONY: bench-quick
+bench-quick: deps components test-tools ## The quick variant (fewer trials, scaled client-go timings; < 10 min).
+	node test/bench/run.ts --quick
+
 ##@ Local cluster
 
 .PHONY: components

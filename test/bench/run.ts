@@ -1,13 +1,16 @@
-// podium's benchmarks: `node test/bench/run.ts [--quick|--full] [--only=failover,clientgo]`
+// podium's benchmarks:
+// `node test/bench/run.ts [--quick|--full] [--only=failover,clientgo,rollout,apicost]`
 // (make bench / make bench-quick). Starts its own local control plane in
 // .cluster-bench/ (ports +21000), installs podium, runs the operator as a
 // child process, runs the scenarios, prints a table per scenario and writes
 // docs/benchmarks/results.json, docs/benchmarks/failover.svg and
-// docs/benchmarks.md. The cluster, the operator and every candidate process
-// are stopped at the end, also on failure or Ctrl-C.
+// docs/benchmarks.md. Results are merged by scenario: a run of some scenarios
+// keeps the others' last results (with their own run details) in both files.
+// The cluster, the operator and every candidate process are stopped at the
+// end, also on failure or Ctrl-C.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -16,16 +19,36 @@ import { killAllCandidates } from "../support/candidates.ts";
 import { root, installPodium } from "../support/install.ts";
 import { connect } from "../support/kube.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
+import type { ActivitySnapshot } from "./activity.ts";
+import { setOwnClusterDir, snapshotActivity } from "./activity.ts";
+import type { ApiCostResult } from "./apicost.ts";
+import { runApiCost } from "./apicost.ts";
 import type { ClientGoCase, Stop } from "./clientgo.ts";
 import { STOP_TITLES, runClientGo } from "./clientgo.ts";
 import type { Cause, CauseResult } from "./failover.ts";
 import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
-import type { FigureRow, Machine, ReportInput, Stats, Table } from "./report.ts";
-import { latencySvg, ms, ratio, textTable, writeJson, writeMarkdown } from "./report.ts";
+import type { FigureRow, Machine, ReportInput, RunInfo, Stats, Table } from "./report.ts";
+import {
+  latencySvg,
+  mergeMarkdownSection,
+  ms,
+  ratio,
+  textTable,
+  writeJson,
+  writeMarkdown,
+} from "./report.ts";
+import type { RolloutSize } from "./rollout.ts";
+import { runRollout } from "./rollout.ts";
+import { apiCostTables, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
+import { runScale, scaleSettings, stopScale, writeScaleReport } from "./scale.ts";
 
-const SCENARIOS = ["failover", "clientgo"] as const;
+/**
+ * In the order they run. apicost stops the operator, so it is the last on the
+ * shared cluster; scale runs on its own cluster (.cluster-bench-scale) after them.
+ */
+const SCENARIOS = ["failover", "clientgo", "rollout", "apicost", "scale"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -33,6 +56,8 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     full: { type: "boolean", default: false },
     only: { type: "string", default: SCENARIOS.join(",") },
+    // Rewrites docs/benchmarks.md and the figure from results.json, running nothing.
+    "report-only": { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -46,8 +71,12 @@ for (const s of only) {
 }
 const wants = (s: Scenario): boolean => only.includes(s);
 const FAILOVER_TRIALS = mode === "quick" ? 20 : 100;
+const ROLLOUTS = mode === "quick" ? 3 : 20;
+const APICOST =
+  mode === "quick" ? { groups: 10, phaseSeconds: 120 } : { groups: 100, phaseSeconds: 300 };
 
 const clusterDir = path.join(root, ".cluster-bench");
+setOwnClusterDir(clusterDir);
 const clusterEnv = { ...process.env, CLUSTER_DIR: clusterDir, PORT_OFFSET: "21000" };
 const cluster = (command: "up" | "down"): void => {
   execFileSync(path.join(root, "hack/cluster.sh"), [command], {
@@ -59,6 +88,8 @@ const cluster = (command: "up" | "down"): void => {
 };
 
 let cleaned = false;
+/** Whether main() started the shared .cluster-bench cluster. */
+let sharedCluster = false;
 /** Stops every process the run started: candidates, the operator, then the cluster. */
 async function cleanup(): Promise<void> {
   if (cleaned) return;
@@ -67,7 +98,9 @@ async function cleanup(): Promise<void> {
     log(`stopping candidates: ${String(err)}`);
   });
   await stopAllOperators();
-  cluster("down");
+  await stopScale();
+  // The shared cluster only if this run started it (--only=scale runs on its own).
+  if (sharedCluster) cluster("down");
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
@@ -94,8 +127,9 @@ function statCells(s: Stats): string[] {
 }
 
 function failoverTable(results: readonly CauseResult[]): Table {
+  const trials = Math.max(...results.map((r) => r.trials.length));
   return {
-    title: `podium fail-over (Managed mode), ${String(FAILOVER_TRIALS)} trials per cause`,
+    title: `podium fail-over (Managed mode), ${String(trials)} trials per cause`,
     header: [
       "cause",
       "trials",
@@ -210,66 +244,97 @@ function ratioTable(failover: readonly CauseResult[], clientgo: readonly ClientG
   };
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
-  const command = `node test/bench/run.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
-  log(`${mode} run: ${only.join(", ")}; cluster in ${clusterDir}`);
-  cluster("down");
-  rmSync(clusterDir, { recursive: true, force: true });
-  cluster("up");
-  const kubeconfig = path.join(clusterDir, "kubeconfig");
-  const operatorKubeconfig = installPodium(kubeconfig, clusterDir);
-  const clients = connect(kubeconfig);
-  const version = await clients.kc.makeApiClient(VersionApi).getCode();
-  const operator = await startOperator(operatorKubeconfig, {
-    identity: "podium-bench",
-    args: ["--log-level=info"],
-  });
-  log(`operator running (pid ${String(operator.pid)})`);
-  const labels = new LabelWatch(clients.kc);
-  const slices = new SliceWatch(clients.kc);
-  await labels.start();
-  await slices.start();
+/** What results.json holds: every scenario's last results and the run each came from. */
+interface Results {
+  /** The latest run (which may have run only some scenarios). */
+  date: string;
+  command: string;
+  mode: "quick" | "full";
+  runtimeSeconds: number;
+  machine: Machine;
+  operatorErrorLogLines: number;
+  failover: CauseResult[];
+  clientgo: ClientGoCase[];
+  rollout: RolloutSize[];
+  apicost: ApiCostResult | null;
+  /** "scenario: message" lines. */
+  errors: string[];
+  runs: Partial<Record<Scenario, RunInfo>>;
+}
 
-  let failover: CauseResult[] = [];
-  let clientgo: ClientGoCase[] = [];
-  const errors: string[] = [];
+/** The previous results.json, if there is a readable one. */
+function previousResults(file: string): Partial<Results> {
+  if (!existsSync(file)) return {};
   try {
-    if (wants("failover")) {
-      try {
-        failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
-      } catch (err) {
-        errors.push(`failover: ${err instanceof Error ? err.message : String(err)}`);
-        log(`failover failed: ${String(err)}`);
-      }
-    }
-    if (wants("clientgo")) {
-      try {
-        clientgo = await runClientGo({ clients, kubeconfig, labels, slices }, mode);
-      } catch (err) {
-        errors.push(`clientgo: ${err instanceof Error ? err.message : String(err)}`);
-        log(`clientgo failed: ${String(err)}`);
-      }
-    }
-  } finally {
-    await labels.stop();
-    await slices.stop();
+    return JSON.parse(readFileSync(file, "utf8")) as Partial<Results>;
+  } catch (err) {
+    log(`ignoring unreadable ${file}: ${String(err)}`);
+    return {};
   }
-  const operatorErrorLines = operator.logs.filter((l) => l.level === 50 || l.level === 60).length;
+}
 
-  const cpus = os.cpus();
-  const machine: Machine = {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? "unknown",
-    memoryGiB: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    kubernetes: version.gitVersion,
-    podiumCommit: commit(),
-  };
-  const runtimeSeconds = (Date.now() - started) / 1000;
-  const date = new Date().toISOString();
+function hasData(r: Partial<Results>, s: Scenario): boolean {
+  switch (s) {
+    case "failover":
+      return (r.failover?.length ?? 0) > 0;
+    case "clientgo":
+      return (r.clientgo?.length ?? 0) > 0;
+    case "rollout":
+      return (r.rollout?.length ?? 0) > 0;
+    case "apicost":
+      return r.apicost !== undefined && r.apicost !== null;
+    case "scale":
+      // scale merges its own key and section (writeScaleReport).
+      return false;
+  }
+}
 
+/** The results of this run, with the scenarios it did not run taken from `old`. */
+function merge(current: Results, old: Partial<Results>, ran: (s: Scenario) => boolean): Results {
+  const merged: Results = { ...current, errors: [...current.errors], runs: { ...current.runs } };
+  for (const s of SCENARIOS) {
+    if (ran(s) || !hasData(old, s)) continue;
+    // Files written before results were merged have one run for everything.
+    const info: RunInfo | undefined =
+      old.runs?.[s] ??
+      (old.date !== undefined &&
+      old.command !== undefined &&
+      old.mode !== undefined &&
+      old.machine !== undefined
+        ? {
+            date: old.date,
+            command: old.command,
+            mode: old.mode,
+            runtimeSeconds: old.runtimeSeconds ?? Number.NaN,
+            machine: old.machine,
+          }
+        : undefined);
+    if (info === undefined) continue;
+    merged.runs[s] = info;
+    if (s === "failover") merged.failover = old.failover ?? [];
+    if (s === "clientgo") merged.clientgo = old.clientgo ?? [];
+    if (s === "rollout") merged.rollout = old.rollout ?? [];
+    if (s === "apicost") merged.apicost = old.apicost ?? null;
+    merged.errors.push(...(old.errors ?? []).filter((e) => e.startsWith(`${s}:`)));
+  }
+  return merged;
+}
+
+/** Scenarios grouped by the run they come from, in SCENARIOS order. */
+function runGroups(results: Results): { scenarios: string[]; info: RunInfo }[] {
+  const groups: { scenarios: string[]; info: RunInfo }[] = [];
+  for (const s of SCENARIOS) {
+    const info = results.runs[s];
+    if (info === undefined) continue;
+    const same = groups.find((g) => g.info.date === info.date && g.info.command === info.command);
+    if (same) same.scenarios.push(s);
+    else groups.push({ scenarios: [s], info });
+  }
+  return groups;
+}
+
+function buildSections(results: Results): { sections: ReportInput["sections"]; tables: Table[] } {
+  const { failover, clientgo, rollout, apicost } = results;
   const tables: Table[] = [];
   const sections: ReportInput["sections"] = [];
   if (failover.length > 0) {
@@ -299,6 +364,7 @@ async function main(): Promise<void> {
   if (clientgo.length > 0) {
     const t = clientGoTable(clientgo);
     tables.push(t);
+    const cgMode = results.runs.clientgo?.mode ?? results.mode;
     const sec: ReportInput["sections"][number] = {
       heading: "client-go leader election, for comparison",
       text: [
@@ -309,7 +375,7 @@ async function main(): Promise<void> {
           "then SIGKILLs the holder (a crash: the others must wait for the Lease to expire) or " +
           "SIGTERMs it (it releases the Lease; the others take it at their next retry). The " +
           "stopped process is restarted with the same identity after each trial.",
-        mode === "quick"
+        cgMode === "quick"
           ? "Quick run: 3 trials each; the seed article's 60/15/5 is scaled down ×5 to 12/3/1 " +
             "(`make bench` runs the real 60/15/5)."
           : "Full run: 10 trials each at 15/10/2 and 5 each at the seed article's 60/15/5.",
@@ -323,19 +389,68 @@ async function main(): Promise<void> {
     }
     sections.push(sec);
   }
-  if (errors.length > 0) {
+  if (rollout.length > 0) {
+    const t = rolloutTable(rollout);
+    tables.push(t);
+    sections.push({
+      heading: "Planned hand-over: rolling update (Managed mode)",
+      text: [
+        "A Deployment of 3 and one of 10 replicas (RollingUpdate, `maxSurge: 1`, " +
+          "`maxUnavailable: 0`; kwok makes each new pod Running and Ready) under an ElectionGroup " +
+          "in Managed mode with default settings, and a Service on `app=<group>,role=leader`. " +
+          "Each rollout is triggered by a merge patch of an annotation of the pod template and " +
+          "ends when the Deployment reports every replica updated and available, no old pod is " +
+          "left (terminating ones included), one pod carries the label and the Service lists it " +
+          "alone as ready, plus 1 s for late events. Rollouts follow each other after a random " +
+          "0.5-2 s pause. Target (DESIGN.md §5): at most 1 transition per rollout, and the " +
+          "Service never without a ready endpoint for more than 500 ms.",
+      ],
+      tables: [t],
+    });
+  }
+  if (apicost !== null) {
+    const ts = apiCostTables(apicost);
+    tables.push(...ts);
+    sections.push({
+      heading: "API cost in steady state: podium vs client-go",
+      text: [
+        `${String(apicost.groups)} groups of ${String(apicost.podsPerGroup)} bare pods, three ` +
+          `phases of ${String(apicost.phaseSeconds)} s each, measured only once the phase is ` +
+          "steady (every group led by exactly one labelled pod, or every Lease held and renewed " +
+          "within its duration) and then 20 s more:",
+        "- **podium:** the operator (one replica, default flags) manages the groups in Managed " +
+          "mode with the default 15/10/2 Lease timings.\n" +
+          "- **baseline:** the groups deleted and the operator stopped: only " +
+          "kube-controller-manager, kube-scheduler, kwok and this harness's own watches.\n" +
+          "- **client-go:** no podium; per group a Lease with three real client-go candidate " +
+          "processes (test/clientgo, `leaderelection.RunOrDie` with a `LeaseLock`, 15/10/2).",
+        "Requests are counted by the API server itself: its `apiserver_request_total`, scraped " +
+          "from `/metrics` with the admin client certificate at the start and end of each phase. " +
+          "That metric has no user-agent label, so requests are attributed by phase: the " +
+          "baseline phase's rate (same length) is subtracted from the podium and client-go " +
+          "phases' rates, which removes kube-controller-manager's, the scheduler's and kwok's " +
+          "background (leader-election renewals, node heartbeats) and the scrapes themselves. " +
+          "What remains is divided by the number of groups and the phase's minutes. WATCH " +
+          "requests are long-lived and only counted by `apiserver_request_total` when they end; " +
+          "they are left out of the per-minute figures and reported as connections instead. " +
+          "podium's own `rest_client_requests_total` (its /metrics) is shown as a cross-check " +
+          "that needs no baseline.",
+      ],
+      tables: ts,
+    });
+  }
+  if (results.errors.length > 0) {
     sections.push({
       heading: "Errors",
-      text: errors.map((e) => `- ${e}`),
+      text: results.errors.map((e) => `- ${e}`),
       tables: [],
     });
   }
+  return { sections, tables };
+}
 
-  for (const t of tables) process.stdout.write(`\n${textTable(t)}\n`);
-  for (const e of errors) process.stdout.write(`\nerror: ${e}\n`);
-
-  const outDir = path.join(root, "docs/benchmarks");
-  mkdirSync(outDir, { recursive: true });
+function failoverFigure(results: Results, outDir: string): void {
+  const { failover, clientgo } = results;
   const palette = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
   const rows: FigureRow[] = [
     ...failover.map((r, i) => ({
@@ -349,16 +464,123 @@ async function main(): Promise<void> {
       color: "#ff7f0e",
     })),
   ];
-  if (rows.length > 0) {
-    writeFileSync(
-      path.join(outDir, "failover.svg"),
-      latencySvg(
-        `Fail-over: cause to new leader's label (${mode} run, ${date.slice(0, 10)})`,
-        rows,
-      ),
-    );
+  if (rows.length === 0) return;
+  const info = results.runs.failover ?? results.runs.clientgo;
+  const mode = info?.mode ?? results.mode;
+  const date = (info?.date ?? results.date).slice(0, 10);
+  writeFileSync(
+    path.join(outDir, "failover.svg"),
+    latencySvg(`Fail-over: cause to new leader's label (${mode} run, ${date})`, rows),
+  );
+}
+
+/** The sections of a Markdown report, by `## ` heading (the text before the first is left out). */
+function markdownSections(file: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  if (!existsSync(file)) return sections;
+  let heading: string | undefined;
+  let body: string[] = [];
+  const flush = (): void => {
+    if (heading !== undefined) sections.set(heading, body.join("\n").trim());
+  };
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.startsWith("## ")) {
+      flush();
+      heading = line.slice(3);
+      body = [];
+    } else {
+      body.push(line);
+    }
   }
-  writeJson(path.join(outDir, "results.json"), {
+  flush();
+  return sections;
+}
+
+/** Runs the scenarios of the shared cluster (all but scale) and writes their report. */
+async function sharedScenarios(started: number, command: string): Promise<void> {
+  const activity: ActivitySnapshot[] = [snapshotActivity("start")];
+  log(`${mode} run: ${only.join(", ")}; cluster in ${clusterDir}`);
+  if (activity[0] && activity[0].others.length > 0) {
+    log(`other activity on this machine:\n  ${activity[0].others.join("\n  ")}`);
+  }
+  cluster("down");
+  rmSync(clusterDir, { recursive: true, force: true });
+  sharedCluster = true;
+  cluster("up");
+  const kubeconfig = path.join(clusterDir, "kubeconfig");
+  const operatorKubeconfig = installPodium(kubeconfig, clusterDir);
+  const clients = connect(kubeconfig);
+  const version = await clients.kc.makeApiClient(VersionApi).getCode();
+  const operator = await startOperator(operatorKubeconfig, {
+    identity: "podium-bench",
+    args: ["--log-level=info"],
+  });
+  log(`operator running (pid ${String(operator.pid)})`);
+  const labels = new LabelWatch(clients.kc);
+  const slices = new SliceWatch(clients.kc);
+  await labels.start();
+  await slices.start();
+
+  let failover: CauseResult[] = [];
+  let clientgo: ClientGoCase[] = [];
+  let rollout: RolloutSize[] = [];
+  // Assigned in a callback: no narrowing to null here.
+  let apicost = null as ApiCostResult | null;
+  const errors: string[] = [];
+  const attempt = async (s: Scenario, run: () => Promise<void>): Promise<void> => {
+    if (!wants(s)) return;
+    try {
+      await run();
+    } catch (err) {
+      errors.push(`${s}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${s} failed: ${String(err)}`);
+    }
+    activity.push(snapshotActivity(`after ${s}`));
+  };
+  try {
+    await attempt("failover", async () => {
+      failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
+    });
+    await attempt("clientgo", async () => {
+      clientgo = await runClientGo({ clients, kubeconfig, labels, slices }, mode);
+    });
+    await attempt("rollout", async () => {
+      rollout = await runRollout({ clients, labels, slices, rollouts: ROLLOUTS });
+      for (const r of rollout)
+        if (r.error) errors.push(`rollout: ${String(r.replicas)} replicas: ${r.error}`);
+    });
+    await attempt("apicost", async () => {
+      apicost = await runApiCost({
+        clients,
+        kubeconfig,
+        labels,
+        operator,
+        groups: APICOST.groups,
+        phaseSeconds: APICOST.phaseSeconds,
+      });
+      activity.push(...apicost.phases.map((p) => p.activity));
+    });
+  } finally {
+    await labels.stop();
+    await slices.stop();
+  }
+  const operatorErrorLines = operator.logs.filter((l) => l.level === 50 || l.level === 60).length;
+  activity.push(snapshotActivity("end"));
+
+  const cpus = os.cpus();
+  const machine: Machine = {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    memoryGiB: os.totalmem() / 2 ** 30,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.versions.node,
+    kubernetes: version.gitVersion,
+    podiumCommit: commit(),
+  };
+  const runtimeSeconds = (Date.now() - started) / 1000;
+  const date = new Date().toISOString();
+  const info: RunInfo = { date, command, mode, runtimeSeconds, machine, activity };
+  const current: Results = {
     date,
     command,
     mode,
@@ -367,17 +589,95 @@ async function main(): Promise<void> {
     operatorErrorLogLines: operatorErrorLines,
     failover,
     clientgo,
+    rollout,
+    apicost,
     errors,
-  });
-  await writeMarkdown(path.join(root, "docs/benchmarks.md"), {
-    date,
-    command,
-    mode,
-    runtimeSeconds,
-    machine,
-    sections,
-  });
+    runs: Object.fromEntries(only.filter((s) => s !== "scale").map((s) => [s, info])),
+  };
+  await writeReports(current);
   log(`done in ${runtimeSeconds.toFixed(0)} s; wrote docs/benchmarks.md and docs/benchmarks/`);
+}
+
+/**
+ * Merges `current` (this run's results; none with --report-only) into
+ * docs/benchmarks/results.json and rewrites docs/benchmarks.md and the figure
+ * from the merged results. Prints this run's tables on stdout.
+ */
+async function writeReports(current: Results | undefined): Promise<void> {
+  const outDir = path.join(root, "docs/benchmarks");
+  mkdirSync(outDir, { recursive: true });
+  const resultsFile = path.join(outDir, "results.json");
+  const previous = previousResults(resultsFile);
+  const results =
+    current === undefined
+      ? merge(
+          {
+            date: previous.date ?? "",
+            command: previous.command ?? "",
+            mode: previous.mode ?? "quick",
+            runtimeSeconds: previous.runtimeSeconds ?? Number.NaN,
+            machine: previous.machine ?? ({} as Machine),
+            operatorErrorLogLines: previous.operatorErrorLogLines ?? 0,
+            failover: [],
+            clientgo: [],
+            rollout: [],
+            apicost: null,
+            errors: [],
+            runs: {},
+          },
+          previous,
+          () => false,
+        )
+      : merge(current, previous, wants);
+
+  const { sections, tables } = buildSections(results);
+  if (current !== undefined) {
+    const printed = new Set(buildSections(current).tables.map((t) => t.title));
+    for (const t of tables) if (printed.has(t.title)) process.stdout.write(`\n${textTable(t)}\n`);
+    for (const e of current.errors) process.stdout.write(`\nerror: ${e}\n`);
+  }
+
+  // Keys and sections this generator does not write (scale's) stay as they are.
+  const mdFile = path.join(root, "docs/benchmarks.md");
+  const ours = new Set([...OUR_HEADINGS, ...sections.map((x) => x.heading)]);
+  const foreign = [...markdownSections(mdFile)].filter(([h]) => !ours.has(h));
+  failoverFigure(results, outDir);
+  writeJson(resultsFile, { ...previous, ...results });
+  await writeMarkdown(mdFile, { runs: runGroups(results), sections });
+  for (const [heading, body] of foreign) await mergeMarkdownSection(mdFile, heading, body);
+}
+
+/** The headings buildSections and writeMarkdown may write. */
+const OUR_HEADINGS = [
+  "Run",
+  "Runs",
+  "Errors",
+  "Unplanned fail-over (Managed mode)",
+  "client-go leader election, for comparison",
+  "Planned hand-over: rolling update (Managed mode)",
+  "API cost in steady state: podium vs client-go",
+];
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const command = `node test/bench/run.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
+  if (values["report-only"]) {
+    await writeReports(undefined);
+    return;
+  }
+  if (only.some((s) => s !== "scale")) await sharedScenarios(started, command);
+  if (wants("scale")) {
+    // On its own cluster, fresh for each size; it merges its own report section and JSON key.
+    const settings = scaleSettings(mode);
+    const results = await runScale(settings);
+    await writeScaleReport(results, settings, {
+      date: new Date().toISOString(),
+      command,
+      mode,
+      runtimeSeconds: (Date.now() - started) / 1000,
+      podiumCommit: commit(),
+    });
+  }
 }
 
 try {

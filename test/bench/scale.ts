@@ -17,14 +17,13 @@ import {
   readdirSync,
   rmSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import { createClientFactory } from "../../src/kube/client.ts";
 import { ListWatch } from "../../src/kube/listwatch.ts";
 import { installPodium, root } from "../support/install.ts";
-import { metricValue } from "../support/operator.ts";
+import { freePort, metricValue } from "../support/operator.ts";
 import { log } from "./fixtures.ts";
 import type { Machine, Table } from "./report.ts";
 import { markdownTable, mergeJsonKey, mergeMarkdownSection, textTable } from "./report.ts";
@@ -229,20 +228,6 @@ export async function stopScale(): Promise<void> {
     clusterUp = false;
     cluster("down");
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; retries each call up to 5 times. */

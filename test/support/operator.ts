@@ -25,7 +25,8 @@ export interface OperatorProcess {
 
 const running = new Set<ChildProcess>();
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now (for a child process to bind). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

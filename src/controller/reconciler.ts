@@ -290,12 +290,7 @@ export class Reconciler {
       });
     });
 
-    this.#setLeaderSeries(namespace, group.metadata.name, decision.holder?.name ?? "");
-    this.#deps.metrics.readyCandidates.set(
-      { namespace, name: group.metadata.name },
-      decision.readyCandidates,
-    );
-    this.#deps.metrics.groups.set({ namespace, name: group.metadata.name, mode: spec.mode }, 1);
+    this.#recordGroupMetrics(group, spec, decision.holder?.name ?? "", decision.readyCandidates);
     return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
   }
 
@@ -404,12 +399,7 @@ export class Reconciler {
         nowIso,
       );
     });
-    this.#setLeaderSeries(namespace, group.metadata.name, holder?.name ?? "");
-    this.#deps.metrics.readyCandidates.set(
-      { namespace, name: group.metadata.name },
-      decision.readyCandidates,
-    );
-    this.#deps.metrics.groups.set({ namespace, name: group.metadata.name, mode: spec.mode }, 1);
+    this.#recordGroupMetrics(group, spec, holder?.name ?? "", decision.readyCandidates);
     // Wake at the expiry instant (plus a hair, so the Lease is expired by then).
     return decision.requeueAfterMs === undefined
       ? {}
@@ -737,6 +727,19 @@ export class Reconciler {
     const ready = getCondition(group.status?.conditions, ConditionType.Ready);
     if (ready?.reason === reason && ready.observedGeneration === group.metadata.generation) return;
     this.#deps.recorder.record(subjectOf(group), type, reason, "Reconcile", message);
+  }
+
+  /** Sets a group's gauges after a reconcile: its leader, its ready candidates, its mode. */
+  #recordGroupMetrics(
+    group: ElectionGroup,
+    spec: ElectionGroupSpec,
+    holder: string,
+    readyCandidates: number,
+  ): void {
+    const { namespace, name } = group.metadata;
+    this.#setLeaderSeries(namespace, name, holder);
+    this.#deps.metrics.readyCandidates.set({ namespace, name }, readyCandidates);
+    this.#deps.metrics.groups.set({ namespace, name, mode: spec.mode }, 1);
   }
 
   #setLeaderSeries(namespace: string, name: string, pod: string): void {

@@ -25,18 +25,21 @@ export function isLeaseHeldAndValid(
 
 /**
  * Returns how long podium waits between renewals of a Lease it holds for a
- * pod: max(retryPeriodSeconds, durationSeconds / 2), in ms.
+ * pod: max(retryPeriodSeconds, renewDeadlineSeconds), in ms.
  *
- * client-go's leader renews every retryPeriod (2 s: 30 writes a minute). podium
- * renews on behalf of a pod whose liveness it reads from the pod's Ready
- * condition, not from the Lease, so it only needs the Lease to look valid to
- * client-go readers: half the duration leaves the other half as slack for a
- * reader polling every ~2–4.4 s and for a slow write. At the default 15 s that
- * is 8 writes a minute per group instead of 30, and never more often than
- * retryPeriod.
+ * A client-go reader starts a Lease's expiry clock when it *sees* the record
+ * change, never before the write, so a renewal keeps the Lease valid for every
+ * reader as long as it lands within durationSeconds of the previous one,
+ * however late the readers poll. Renewing at renewDeadline leaves
+ * durationSeconds - renewDeadlineSeconds (5 s at the default 15/10/2) for a
+ * slow or retried write: the same margin a client-go leader keeps, since it
+ * gives up after failing to renew for renewDeadline. podium renews on behalf
+ * of a pod whose liveness it reads from the pod's Ready condition, not from
+ * the Lease, so more frequent renewals would buy nothing: at the defaults
+ * that is 6 writes a minute per group instead of client-go's 30.
  */
 export function renewIntervalMs(spec: Pick<ElectionGroupSpec, "lease">): number {
-  return Math.max(spec.lease.retryPeriodSeconds * 1000, spec.lease.durationSeconds * 500);
+  return Math.max(spec.lease.retryPeriodSeconds, spec.lease.renewDeadlineSeconds) * 1000;
 }
 
 /**

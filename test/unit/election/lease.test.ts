@@ -39,23 +39,28 @@ describe("isLeaseHeldAndValid", () => {
 
 describe("renewIntervalMs", () => {
   it.each([
-    [15, 2, 7_500],
-    [60, 2, 30_000],
-    [3, 2, 2_000],
-    [15, 10, 10_000],
-  ])("duration %d s, retry %d s -> %d ms", (durationSeconds, retryPeriodSeconds, want) => {
-    const s = spec({ lease: { durationSeconds, retryPeriodSeconds, renewDeadlineSeconds: 1 } });
-    expect(renewIntervalMs(s)).toBe(want);
-  });
+    [15, 10, 2, 10_000],
+    [60, 15, 5, 15_000],
+    [3, 2, 1, 2_000],
+    // Not admitted by the CRD (renewDeadline must exceed 1.2 x retry), but the
+    // interval still never undercuts the retry period.
+    [15, 1, 2, 2_000],
+  ])(
+    "duration %d s, renew deadline %d s, retry %d s -> %d ms",
+    (durationSeconds, renewDeadlineSeconds, retryPeriodSeconds, want) => {
+      const s = spec({ lease: { durationSeconds, renewDeadlineSeconds, retryPeriodSeconds } });
+      expect(renewIntervalMs(s)).toBe(want);
+    },
+  );
 });
 
 describe("renewDueAt", () => {
   it("counts from renewTime, or from observedAt when renewTime is missing", () => {
     expect(renewDueAt(lease("a", 1, { renewTime: T0 + 1000, observedAt: T0 + 5000 }), spec())).toBe(
-      T0 + 8_500,
+      T0 + 11_000,
     );
     expect(renewDueAt(lease("a", 1, { renewTime: undefined, observedAt: T0 + 5000 }), spec())).toBe(
-      T0 + 12_500,
+      T0 + 15_000,
     );
   });
 });

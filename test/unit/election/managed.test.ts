@@ -9,7 +9,7 @@ import type {
 } from "../../../src/election/types.ts";
 import { lease, leader, pod, spec, T0 } from "./fixtures.ts";
 
-/** Default clock: 1 s after the Lease fixtures were written; renewal is due at T0 + 7.5 s. */
+/** Default clock: 1 s after the Lease fixtures were written; renewal is due at T0 + 10 s. */
 const NOW = T0 + 1000;
 
 function leaseText(write: LeaseWrite): string {
@@ -78,7 +78,7 @@ const cases: Record<string, Case> = {
       lease: "create:web-b",
       add: "web-b@1",
       transition: "->web-b Elected @1",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "no Lease, no candidate: creates it empty, no transition": {
@@ -95,7 +95,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@5",
       add: "web-b@5",
       transition: "->web-b Elected @5",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "released Lease, no candidate: stray label removed, Lease left alone": {
@@ -108,61 +108,61 @@ const cases: Record<string, Case> = {
   "holder stays, renewal not due: nothing written, requeued for the renewal": {
     pods: [leader("web-a", 3), pod("web-b")],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "renewal due exactly now: renews": {
     pods: [leader("web-a", 3), pod("web-b")],
     lease: lease("web-a", 3),
-    now: T0 + 7500,
-    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 7500 },
+    now: T0 + 10_000,
+    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 10_000 },
   },
   "renewal due in 1 ms: waits": {
     pods: [leader("web-a", 3)],
     lease: lease("web-a", 3),
-    now: T0 + 7499,
+    now: T0 + 9999,
     want: { ...none, holder: "web-a", requeue: 1 },
   },
   "no renewTime: renewal counted from observedAt": {
     pods: [leader("web-a", 3)],
     lease: lease("web-a", 3, { renewTime: undefined, observedAt: T0 + 2000 }),
-    now: T0 + 9000,
+    now: T0 + 11_500,
     want: { ...none, holder: "web-a", requeue: 500 },
   },
   "Lease without the holder's uid: renewed at once to record it": {
     pods: [leader("web-a", 3)],
     lease: lease("web-a", 3, { holderUID: undefined }),
-    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 7500 },
+    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 10_000 },
   },
   "operator back after 10 minutes, holder still ready: kept and renewed, no transition": {
     pods: [leader("web-a", 3), pod("web-b", { priorityAnnotation: "9" })],
     lease: lease("web-a", 3, { observedAt: T0 + 600_000 }),
     now: T0 + 600_000,
-    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 7500 },
+    want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 10_000 },
   },
   "holder without the label: labelled with the current epoch": {
     pods: [pod("web-a")],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 6500 },
+    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 9000 },
   },
   "holder with a stale epoch annotation: re-annotated": {
     pods: [leader("web-a", 2)],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 6500 },
+    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 9000 },
   },
   "holder whose label key has another value: labelled": {
     pods: [pod("web-a", { leaderLabelValue: "follower", epochAnnotation: "3" })],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 6500 },
+    want: { ...none, holder: "web-a", add: "web-a@3", requeue: 9000 },
   },
   "strays carrying the leader label lose it; the holder stays": {
     pods: [leader("web-a", 3), leader("web-b", 3), leader("web-c", 2, { ready: false })],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", remove: ["web-b", "web-c"], requeue: 6500 },
+    want: { ...none, holder: "web-a", remove: ["web-b", "web-c"], requeue: 9000 },
   },
   "a pod with the label key but another value is not a stray": {
     pods: [leader("web-a", 3), pod("web-b", { leaderLabelValue: "follower" })],
     lease: lease("web-a", 3),
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
 
   // --- loss causes
@@ -175,7 +175,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderDeleted @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "Lease names no group pod and records no uid: HolderGone": {
@@ -187,7 +187,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "someone-else->web-b HolderGone @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "pod recreated under the holder's name: HolderGone, its stale label removed": {
@@ -202,7 +202,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-1@4",
       add: "web-1@4",
       transition: "web-0->web-1 HolderGone @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "holder terminating: HolderTerminating, its label removed": {
@@ -214,7 +214,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderTerminating @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "holder NotReady with no tolerance: moves at once": {
@@ -226,7 +226,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderNotReady @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
 
@@ -272,13 +272,13 @@ const cases: Record<string, Case> = {
     pods: [leader("web-a", 3, { ready: false, readySince: T0 }), pod("web-b")],
     lease: lease("web-a", 3),
     spec: { notReadyToleranceSeconds: 30 },
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "NotReady in tolerance and renewal due: renewed normally": {
-    pods: [leader("web-a", 3, { ready: false, readySince: T0 + 7000 }), pod("web-b")],
+    pods: [leader("web-a", 3, { ready: false, readySince: T0 + 9500 }), pod("web-b")],
     lease: lease("web-a", 3),
     spec: { notReadyToleranceSeconds: 5 },
-    now: T0 + 8000,
+    now: T0 + 10_500,
     want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 4000 },
   },
   "tolerance boundary: now = readySince + tolerance counts as elapsed": {
@@ -292,7 +292,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderNotReady @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "tolerance 1 ms short of the boundary: kept": {
@@ -312,7 +312,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderNotReady @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "holder Failed: lost at once despite the tolerance": {
@@ -328,14 +328,14 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderNotReady @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "NotReady holder in tolerance without its label: not labelled again": {
     pods: [pod("web-a", { ready: false, readySince: T0 }), pod("web-b")],
     lease: lease("web-a", 3),
     spec: { notReadyToleranceSeconds: 60 },
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "kubelet clock ahead of ours: the wait is capped at the tolerance": {
     pods: [leader("web-a", 3, { ready: false, readySince: T0 + 60_000 }), pod("web-b")],
@@ -355,26 +355,26 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b PreferredHolder @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "preferredHolder not ready: ignored, holder stays": {
     pods: [leader("web-a", 3), pod("web-b", { ready: false })],
     lease: lease("web-a", 3),
     spec: { preferredHolder: "web-b" },
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "preferredHolder names no pod of the group: ignored": {
     pods: [leader("web-a", 3), pod("web-b")],
     lease: lease("web-a", 3),
     spec: { preferredHolder: "web-z" },
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "preferredHolder already holds: nothing to do": {
     pods: [leader("web-a", 3), pod("web-b", { priorityAnnotation: "5" })],
     lease: lease("web-a", 3),
     spec: { preferredHolder: "web-a" },
-    want: { ...none, holder: "web-a", requeue: 6500 },
+    want: { ...none, holder: "web-a", requeue: 9000 },
   },
   "preferredHolder takes over from a holder waiting out its tolerance": {
     pods: [leader("web-a", 3, { ready: false, readySince: T0 }), pod("web-b")],
@@ -386,7 +386,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b PreferredHolder @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "first election: preferredHolder wins over priority, reason Elected": {
@@ -399,7 +399,7 @@ const cases: Record<string, Case> = {
       lease: "create:web-c",
       add: "web-c@1",
       transition: "->web-c Elected @1",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
 
@@ -413,7 +413,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-c@4",
       add: "web-c@4",
       transition: "web-a->web-c HolderDeleted @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
   "new holder already labelled by mistake: keeps it, re-annotated; other strays removed": {
@@ -425,7 +425,7 @@ const cases: Record<string, Case> = {
       lease: "acquire:web-b@4",
       add: "web-b@4",
       transition: "web-a->web-b HolderDeleted @4",
-      requeue: 7500,
+      requeue: 10_000,
     },
   },
 };

@@ -138,7 +138,9 @@ export class Manager {
             meta?.namespace && meta.name ? leases.get(key(meta.namespace, meta.name)) : undefined;
           return toCachedLease(raw, clock.now(), previous);
         },
-        onEvent: (_type, _key, lease) => {
+        onEvent: (type, _key, lease) => {
+          if (type === "delete") this.#reconciler.forgetLease(lease.namespace, lease.name);
+          else if (this.#reconciler.isOwnLeaseWrite(lease)) return;
           for (const g of this.#byIndex(this.#groups, BY_LEASE, key(lease.namespace, lease.name))) {
             this.#enqueue(g.metadata.namespace, g.metadata.name);
           }

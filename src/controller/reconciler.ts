@@ -82,6 +82,8 @@ export class Reconciler {
    */
   readonly #writtenStatus = new Map<string, { basedOn: string; status: ElectionGroupStatus }>();
   readonly #writtenLeases = new Map<string, { basedOn: string; lease: CachedLease }>();
+  /** The record of the last Lease write sent per Lease, for {@link isOwnLeaseWrite}. */
+  readonly #sentLeaseRecords = new Map<string, LeaseRecord>();
   /** Validation results by group uid, for the generation they were computed for. */
   readonly #validated = new Map<string, { generation: number; result: ValidationResult }>();
 
@@ -419,6 +421,7 @@ export class Reconciler {
     const record = this.#leaseRecord(spec, cached, decision, t);
     if (record === undefined) return "ok";
     const { namespace } = group.metadata;
+    this.#sentLeaseRecords.set(`${namespace}/${name}`, record);
     const result =
       decision.lease.kind === "create"
         ? await writer.createLease(group, name, record, signal)
@@ -669,7 +672,10 @@ export class Reconciler {
     signal: AbortSignal,
     update: (status: ElectionGroupStatus, nowIso: string) => void,
   ): Promise<void> {
-    const next: ElectionGroupStatus = structuredClone(group.status ?? {});
+    // A shallow copy is enough: the updates assign top-level fields and build
+    // new condition and history arrays (setCondition, pushHistory), never
+    // mutating the cached ones.
+    const next: ElectionGroupStatus = { ...group.status };
     update(next, new Date(this.#deps.now()).toISOString());
     next.observedGeneration = group.metadata.generation;
     if (sameStatus(group.status, next)) return;
@@ -694,6 +700,30 @@ export class Reconciler {
       return group;
     }
     return { ...group, status: written.status };
+  }
+
+  /**
+   * Reports whether `lease`, as a watch event delivered it, holds exactly the
+   * record of this reconciler's last write to it (holder, transitions and the
+   * renewTime, which is unique per write): the echo of a write whose
+   * consequences, such as the next renewal's requeue, are already scheduled,
+   * so it needs no reconcile. Renewal echoes are most of a steady cluster's
+   * events. The record is remembered before the request is sent, because the
+   * echo can arrive before the response.
+   */
+  isOwnLeaseWrite(lease: CachedLease): boolean {
+    const sent = this.#sentLeaseRecords.get(`${lease.namespace}/${lease.name}`);
+    return (
+      sent?.holder === lease.holder &&
+      sent.transitions === lease.transitions &&
+      sent.renewTime === lease.renewTime
+    );
+  }
+
+  /** Forgets what this reconciler wrote to a Lease that has been deleted. */
+  forgetLease(namespace: string, name: string): void {
+    this.#sentLeaseRecords.delete(`${namespace}/${name}`);
+    this.#writtenLeases.delete(`${namespace}/${name}`);
   }
 
   /** The cached Lease, or the one we last wrote while the cache has not caught up. */

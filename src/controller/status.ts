@@ -45,19 +45,27 @@ export function sameStatus(
   a: ElectionGroupStatus | undefined,
   b: ElectionGroupStatus | undefined,
 ): boolean {
-  return canonical(a ?? {}) === canonical(b ?? {});
+  return sameJson(a ?? {}, b ?? {});
 }
 
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>)
-            .filter(([, x]) => x !== undefined)
-            .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-        )
-      : v,
-  );
+/**
+ * Whether two JSON values are equal, reading a property whose value is
+ * undefined as absent (JSON.stringify drops it) and ignoring key order. Runs on
+ * every reconcile, so it compares in place rather than serializing.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x, i) => sameJson(x, b[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const defined = (o: Record<string, unknown>): string[] =>
+    Object.keys(o).filter((k) => o[k] !== undefined);
+  const keys = defined(x);
+  return keys.length === defined(y).length && keys.every((k) => sameJson(x[k], y[k]));
 }
 
 /** A condition's variable part. */

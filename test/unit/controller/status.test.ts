@@ -1,3 +1,4 @@
+import type { ElectionGroupStatus } from "../../../src/api/types.ts";
 import { describe, expect, it } from "vitest";
 import type { TransitionRecord } from "../../../src/api/types.ts";
 import {
@@ -66,5 +67,33 @@ describe("sameStatus", () => {
     ).toBe(true);
     expect(sameStatus({ holder: "a" }, { holder: "b" })).toBe(false);
     expect(sameStatus(undefined, {})).toBe(true);
+  });
+
+  it("reads an undefined field as absent, on either side", () => {
+    // Typed code cannot build one (exactOptionalPropertyTypes); a spread of a
+    // partial object can.
+    const withUndefined = { holder: "a", epoch: undefined } as unknown as ElectionGroupStatus;
+    expect(sameStatus(withUndefined, { holder: "a" })).toBe(true);
+    expect(sameStatus({ holder: "a" }, withUndefined)).toBe(true);
+    expect(sameStatus(withUndefined, { holder: "a", candidates: 3 })).toBe(false);
+  });
+
+  it("compares lists element by element, in order", () => {
+    const entry = (to: string) => ({
+      from: "x",
+      to,
+      reason: "r",
+      epoch: 1,
+      time: "t",
+      durationMs: 1,
+    });
+    expect(sameStatus({ history: [entry("a"), entry("b")] }, { history: [entry("a")] })).toBe(
+      false,
+    );
+    expect(
+      sameStatus({ history: [entry("a"), entry("b")] }, { history: [entry("b"), entry("a")] }),
+    ).toBe(false);
+    expect(sameStatus({ history: [entry("a")] }, { history: [entry("a")] })).toBe(true);
+    expect(sameStatus({ history: [] }, {})).toBe(false);
   });
 });

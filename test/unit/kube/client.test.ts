@@ -1,0 +1,130 @@
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { createServer } from "node:http";
+import type { Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Registry } from "prom-client";
+import { afterEach, describe, expect, it } from "vitest";
+import { callOptions, createClientFactory } from "../../../src/kube/client.ts";
+
+// The API client against a loopback HTTP server that answers what each test
+// scripts: no cluster, only the request plumbing (timeouts, cancellation,
+// metrics) that every reconcile goes through.
+
+type Handler = (res: ServerResponse) => void;
+
+let server: Server | undefined;
+const stalled: ServerResponse[] = [];
+
+async function serve(handler: Handler): Promise<string> {
+  server = createServer((_req, res) => {
+    handler(res);
+  });
+  await new Promise<void>((resolve) => {
+    server?.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return `http://127.0.0.1:${String(port)}`;
+}
+
+afterEach(async () => {
+  for (const res of stalled.splice(0)) res.destroy();
+  await new Promise<void>((resolve) => {
+    if (server === undefined) resolve();
+    else
+      server.close(() => {
+        resolve();
+      });
+    server?.closeAllConnections();
+  });
+  server = undefined;
+});
+
+function client(url: string, requestTimeoutMs: number, registry?: Registry): CoreV1Api {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "c", server: url, skipTLSVerify: true }],
+    users: [{ name: "u", token: "t" }],
+    contexts: [{ name: "x", cluster: "c", user: "u" }],
+    currentContext: "x",
+  });
+  const make = createClientFactory(kc, {
+    qps: 0,
+    burst: 1,
+    requestTimeoutMs,
+    userAgent: "podium-test",
+    ...(registry ? { registry } : {}),
+  });
+  return make(CoreV1Api);
+}
+
+const NAMESPACE = { apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } };
+
+/** Sends the status line and headers and the first bytes of a body, then nothing more. */
+const stallAfterHeaders: Handler = (res) => {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.write('{"apiVersion":');
+  stalled.push(res);
+};
+
+describe("the API client", () => {
+  it("returns what the server answers and counts it in rest_client_requests_total", async () => {
+    const url = await serve((res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(NAMESPACE));
+    });
+    const registry = new Registry();
+    const ns = await client(url, 5_000, registry).readNamespace({ name: "x" });
+    expect(ns.metadata?.name).toBe("x");
+    const metrics = await registry.getMetricsAsJSON();
+    const requests = metrics.find((m) => m.name === "rest_client_requests_total");
+    expect(requests?.values.map((v) => [v.labels.code, v.value])).toEqual([["200", 1]]);
+  });
+
+  it("abandons a request whose body stops arriving after the headers, at the timeout", async () => {
+    const url = await serve(stallAfterHeaders);
+    const started = performance.now();
+    const error = await client(url, 300)
+      .readNamespace({ name: "x" })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(error).toBeInstanceOf(Error);
+    expect(String(error)).toMatch(/timed out|TimeoutError|abort/i);
+    // Bounded: it did not wait for anything but the 300 ms timeout.
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it("abandons a request in flight when the caller's signal aborts", async () => {
+    const url = await serve(stallAfterHeaders);
+    const controller = new AbortController();
+    const pending = client(url, 60_000).readNamespace(
+      { name: "x" },
+      callOptions(controller.signal),
+    );
+    const outcome = pending.then(
+      () => "resolved",
+      (err: unknown) => err,
+    );
+    setTimeout(() => {
+      controller.abort(new Error("lost leadership"));
+    }, 100);
+    const error = await outcome;
+    expect(String(error)).toMatch(/lost leadership|abort/i);
+  });
+
+  it("refuses to send when the caller's signal has already aborted", async () => {
+    let requests = 0;
+    const url = await serve((res) => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(NAMESPACE));
+    });
+    const controller = new AbortController();
+    controller.abort(new Error("lost leadership"));
+    await expect(
+      client(url, 5_000).readNamespace({ name: "x" }, callOptions(controller.signal)),
+    ).rejects.toThrow(/lost leadership/);
+    expect(requests).toBe(0);
+  });
+});

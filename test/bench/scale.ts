@@ -16,6 +16,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -25,6 +26,8 @@ import { ListWatch } from "../../src/kube/listwatch.ts";
 import { installPodium, root } from "../support/install.ts";
 import { freePort, metricValue } from "../support/operator.ts";
 import { log } from "./fixtures.ts";
+import type { HeapSummary } from "./heap.ts";
+import { summarizeHeapSnapshot } from "./heap.ts";
 import type { Machine, Table } from "./report.ts";
 import { markdownTable, mergeJsonKey, mergeMarkdownSection, textTable } from "./report.ts";
 import { ms } from "./report.ts";
@@ -200,6 +203,8 @@ export interface ScaleResult {
   idle: PhaseFigures;
   memory: Record<string, number>;
   profile?: ProfileSummary;
+  /** The operator's heap at the end of the idle period, by what holds it. */
+  heap?: HeapSummary;
   operatorErrorLines: number;
   samples: ScaleSample[];
 }
@@ -586,7 +591,14 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const profDir = mkdtempSync(path.join(os.tmpdir(), "podium-scale-prof-"));
   const logFile = path.join(CLUSTER_DIR, "operator.log");
   const logFd = openSync(logFile, "a");
-  const nodeFlags = settings.profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
+  const nodeFlags = settings.profile
+    ? [
+        "--cpu-prof",
+        `--cpu-prof-dir=${profDir}`,
+        "--heapsnapshot-signal=SIGUSR2",
+        `--diagnostic-dir=${profDir}`,
+      ]
+    : [];
   const t0 = now();
   const child = spawn(
     process.execPath,
@@ -756,6 +768,32 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   );
   const readyAtEnd = observer.readyGroups;
 
+  // A heap snapshot at the end of the idle period: V8 writes it synchronously
+  // on SIGUSR2, so the file is complete once /metrics answers again.
+  let heap: HeapSummary | undefined;
+  if (settings.profile && child.exitCode === null) {
+    child.kill("SIGUSR2");
+    const deadline = Date.now() + 120_000;
+    let file: string | undefined;
+    while (Date.now() < deadline && file === undefined) {
+      await sleep(1000);
+      const found = readdirSync(profDir).find((f) => f.endsWith(".heapsnapshot"));
+      const answers = await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (found !== undefined && answers) file = path.join(profDir, found);
+    }
+    const size = file === undefined ? 0 : statSync(file).size;
+    if (file === undefined) log(`scale: no heap snapshot in ${profDir} after 120 s`);
+    else if (size > 400 * 1024 * 1024) {
+      log(`scale: heap snapshot ${file} is ${String(size >> 20)} MiB; too large to summarize here`);
+    } else {
+      heap = summarizeHeapSnapshot(file, 15);
+      log(`scale: heap snapshot ${file} (${String(size >> 20)} MiB file)`);
+    }
+  }
+
   // Stop the operator (SIGTERM: a clean exit writes the CPU profile).
   const exited = new Promise((resolve) => child.once("exit", resolve));
   if (child.exitCode === null) child.kill("SIGTERM");
@@ -807,6 +845,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     samples,
   };
   if (profile) result.profile = profile;
+  if (heap) result.heap = heap;
   return result;
 }
 
@@ -985,6 +1024,27 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
             .map((a) => `${a.area} ${a.percent.toFixed(1)} %`)
             .join(", ") +
           ".",
+      ],
+    });
+  }
+  for (const r of results) {
+    const heap = r.heap;
+    if (!heap) continue;
+    const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+    tables.push({
+      title: `Heap of the operator after ${r.idle.seconds.toFixed(0)} s idle, ${String(r.groups)} groups (self size by type and constructor)`,
+      header: ["type", "constructor / kind", "count", "self size", "% of heap"],
+      rows: heap.top.map((g) => [
+        g.type,
+        `\`${g.name.replaceAll("`", "'")}\``,
+        String(g.count),
+        mib(g.selfBytes),
+        ((100 * g.selfBytes) / heap.totalBytes).toFixed(1),
+      ]),
+      notes: [
+        `From a V8 heap snapshot taken with SIGUSR2 (\`--heapsnapshot-signal\`) at the end of the idle ` +
+          `period: ${mib(heap.totalBytes)} in ${String(heap.nodes)} heap objects. RSS also counts ` +
+          "V8's reserved but unused heap, code, Node itself and native buffers.",
       ],
     });
   }

@@ -62,6 +62,8 @@ export interface ScaleSettings {
   profile: boolean;
   /** Upper bound for convergence. */
   convergeTimeoutMs: number;
+  /** Extra Node flags for the operator, e.g. a heap cap as a container limit would imply. */
+  nodeFlags: string[];
 }
 
 /** The settings of a run: sizes by mode, overridable through SCALE_* environment variables. */
@@ -93,6 +95,7 @@ export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
     concurrency: num("SCALE_CONCURRENCY", 16),
     profile: env.SCALE_PROFILE !== "0",
     convergeTimeoutMs: num("SCALE_CONVERGE_TIMEOUT_SECONDS", mode === "quick" ? 300 : 900) * 1000,
+    nodeFlags: (env.SCALE_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
   };
 }
 
@@ -181,7 +184,14 @@ export interface ScaleResult {
   groups: number;
   pods: number;
   namespaces: number;
-  flags: { qps: number; burst: number; concurrency: number; cpuProf: boolean };
+  flags: {
+    qps: number;
+    burst: number;
+    concurrency: number;
+    cpuProf: boolean;
+    /** Extra Node flags of the operator process (SCALE_NODE_FLAGS). */
+    node: string[];
+  };
   setup: {
     createSeconds: number;
     createsPerSecond: number;
@@ -591,14 +601,17 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const profDir = mkdtempSync(path.join(os.tmpdir(), "podium-scale-prof-"));
   const logFile = path.join(CLUSTER_DIR, "operator.log");
   const logFd = openSync(logFile, "a");
-  const nodeFlags = settings.profile
-    ? [
-        "--cpu-prof",
-        `--cpu-prof-dir=${profDir}`,
-        "--heapsnapshot-signal=SIGUSR2",
-        `--diagnostic-dir=${profDir}`,
-      ]
-    : [];
+  const nodeFlags = [
+    ...settings.nodeFlags,
+    ...(settings.profile
+      ? [
+          "--cpu-prof",
+          `--cpu-prof-dir=${profDir}`,
+          "--heapsnapshot-signal=SIGUSR2",
+          `--diagnostic-dir=${profDir}`,
+        ]
+      : []),
+  ];
   const t0 = now();
   const child = spawn(
     process.execPath,
@@ -623,7 +636,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   operatorChild = child;
   const pid = child.pid;
   log(
-    `scale: operator started (pid ${String(pid)}, --kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} --max-concurrent-reconciles=${String(settings.concurrency)}${settings.profile ? ", --cpu-prof" : ""})`,
+    `scale: operator started (pid ${String(pid)}, --kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} --max-concurrent-reconciles=${String(settings.concurrency)}${settings.profile ? ", --cpu-prof" : ""}${settings.nodeFlags.length > 0 ? `, node ${settings.nodeFlags.join(" ")}` : ""})`,
   );
 
   let cacheSyncSeconds: number | undefined;
@@ -831,6 +844,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
       burst: settings.burst,
       concurrency: settings.concurrency,
       cpuProf: settings.profile,
+      node: settings.nodeFlags,
     },
     setup: { createSeconds, createsPerSecond: (pods + groups) / createSeconds, podsReadySeconds },
     baseline,

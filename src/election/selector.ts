@@ -12,7 +12,10 @@ export function matchesSelector(
   labels: Readonly<Record<string, string>> | undefined,
   selector: LabelSelector,
 ): boolean {
-  if (isEmptySelector(selector)) return false;
+  // Callers also pass selectors of groups that have not been validated yet
+  // (the cache's event routing); a malformed one matches nothing rather than
+  // throwing and starving the well-formed groups next to it.
+  if (!isWellFormedSelector(selector) || isEmptySelector(selector)) return false;
   const own = labels ?? {};
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (!Object.hasOwn(own, key) || own[key] !== value) return false;
@@ -38,6 +41,40 @@ function matchesRequirement(
     case "DoesNotExist":
       return !present;
   }
+}
+
+/**
+ * Reports whether `selector` has the shape of a metav1.LabelSelector:
+ * matchLabels a map of strings, matchExpressions a list of requirements with
+ * a string key, a known operator and, when present, a list of string values.
+ * The API server guarantees it; a CRD installed without validation does not.
+ */
+export function isWellFormedSelector(selector: unknown): selector is LabelSelector {
+  if (!isPlainObject(selector)) return false;
+  const { matchLabels, matchExpressions } = selector;
+  if (matchLabels !== undefined) {
+    if (!isPlainObject(matchLabels)) return false;
+    if (!Object.values(matchLabels).every((v) => typeof v === "string")) return false;
+  }
+  if (matchExpressions === undefined) return true;
+  return (
+    Array.isArray(matchExpressions) &&
+    matchExpressions.every(
+      (req: unknown) =>
+        isPlainObject(req) &&
+        typeof req.key === "string" &&
+        typeof req.operator === "string" &&
+        OPERATORS.has(req.operator) &&
+        (req.values === undefined ||
+          (Array.isArray(req.values) && req.values.every((v) => typeof v === "string"))),
+    )
+  );
+}
+
+const OPERATORS: ReadonlySet<string> = new Set(["In", "NotIn", "Exists", "DoesNotExist"]);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /** Reports whether `selector` has neither matchLabels entries nor matchExpressions. */

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { LabelSelector } from "../../../src/api/types.ts";
-import { matchesSelector, selectorToString } from "../../../src/election/selector.ts";
+import {
+  isWellFormedSelector,
+  matchesSelector,
+  selectorToString,
+} from "../../../src/election/selector.ts";
 
 describe("matchesSelector", () => {
   const web = { app: "web", tier: "a" };
@@ -101,6 +105,36 @@ describe("matchesSelector", () => {
 
   it.each(Object.entries(cases))("%s", (_, { labels, selector, want }) => {
     expect(matchesSelector(labels, selector)).toBe(want);
+  });
+
+  // What a CRD installed without validation lets through: each matches
+  // nothing instead of throwing (a throw in the cache's event routing used to
+  // stop pod events from reaching the well-formed groups of the namespace).
+  const malformed: Record<string, unknown> = {
+    "matchExpressions an object": { matchExpressions: { key: "app", operator: "Exists" } },
+    "a null requirement": { matchExpressions: [null] },
+    "a requirement without key": { matchExpressions: [{ operator: "Exists" }] },
+    "an unknown operator": { matchExpressions: [{ key: "app", operator: "Gt", values: ["1"] }] },
+    "values not a list": { matchExpressions: [{ key: "app", operator: "In", values: "web" }] },
+    "a number among values": { matchExpressions: [{ key: "app", operator: "In", values: [1] }] },
+    "matchLabels a list": { matchLabels: ["app"] },
+    "a matchLabels value not a string": { matchLabels: { app: 1 } },
+    "the selector a string": "app=web",
+    "the selector null": null,
+  };
+  it.each(Object.entries(malformed))("malformed: %s matches nothing", (_, selector) => {
+    expect(isWellFormedSelector(selector)).toBe(false);
+    expect(matchesSelector(web, selector as LabelSelector)).toBe(false);
+  });
+
+  it("accepts the well-formed shapes", () => {
+    expect(isWellFormedSelector({ matchLabels: { app: "web" } })).toBe(true);
+    expect(
+      isWellFormedSelector({ matchExpressions: [{ key: "tier", operator: "In", values: ["a"] }] }),
+    ).toBe(true);
+    expect(isWellFormedSelector({ matchExpressions: [{ key: "x", operator: "Exists" }] })).toBe(
+      true,
+    );
   });
 });
 

@@ -22,15 +22,18 @@ const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
  * pods, its Lease and the time; the same input always gives the same decision.
  *
  * - The holder is the pod named by `lease.holder` whose uid equals
- *   `lease.holderUID` (any uid when the Lease records none). It keeps
+ *   `lease.holderUID`; when the Lease records no uid, the pod of that name
+ *   only if it carries the leader label with the Lease's epoch. It keeps
  *   leadership while it is a candidate, and while it is NotReady for less
  *   than `notReadyToleranceSeconds` (counted from its Ready condition's last
  *   transition; unknown counts as elapsed). It loses it at once when:
  *   - no group pod has its name and the Lease recorded its uid: `HolderDeleted`
  *     (podium elected it, and it is gone or no longer matches the selector);
- *   - no group pod has its name and no uid was recorded, or the pod of that
- *     name has another uid (recreated): `HolderGone` — the Lease names
- *     something podium cannot tie to a pod it elected;
+ *   - no group pod has its name and no uid was recorded, the pod of that
+ *     name has another uid (recreated), or no uid was recorded and the pod
+ *     lacks the label at the Lease's epoch (a hand-edited or foreign Lease):
+ *     `HolderGone` — the Lease names something podium cannot tie to a pod it
+ *     elected;
  *   - it is terminating: `HolderTerminating`;
  *   - it is NotReady past the tolerance, or in phase Succeeded/Failed:
  *     `HolderNotReady`.
@@ -114,6 +117,17 @@ function holderState({ spec, pods, lease, now }: ManagedInput): HolderState {
     return { kind: "lost", name, reason };
   }
   if (lease.holderUID !== undefined && pod.uid !== lease.holderUID) {
+    return { kind: "lost", name, reason: TransitionReason.HolderGone };
+  }
+  // Without a recorded uid, only the pod that already carries the label at
+  // this Lease's epoch is the holder (a Lease written before podium recorded
+  // uids). Anything else is a Lease someone else wrote, and keeping its pod
+  // would hand a second leader the previous leader's epoch.
+  if (
+    lease.holderUID === undefined &&
+    (pod.leaderLabelValue !== spec.leaderLabel.value ||
+      pod.epochAnnotation !== String(lease.transitions))
+  ) {
     return { kind: "lost", name, reason: TransitionReason.HolderGone };
   }
   if (pod.terminating) return { kind: "lost", name, reason: TransitionReason.HolderTerminating };

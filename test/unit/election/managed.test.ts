@@ -133,6 +133,30 @@ const cases: Record<string, Case> = {
     lease: lease("web-a", 3, { holderUID: undefined }),
     want: { ...none, holder: "web-a", lease: "renew:web-a", requeue: 10_000 },
   },
+  "Lease without uid names a pod podium never labelled (a hand edit): HolderGone, epoch + 1": {
+    pods: [leader("web-a", 3), pod("web-b"), pod("web-c")],
+    lease: lease("web-b", 3, { holderUID: undefined }),
+    want: {
+      holder: "web-a",
+      remove: [],
+      lease: "acquire:web-a@4",
+      add: "web-a@4",
+      transition: "web-b->web-a HolderGone @4",
+      requeue: 10_000,
+    },
+  },
+  "Lease without uid names a labelled pod of another epoch: HolderGone, epoch + 1": {
+    pods: [leader("web-a", 2), pod("web-b")],
+    lease: lease("web-a", 3, { holderUID: undefined }),
+    want: {
+      holder: "web-a",
+      remove: [],
+      lease: "acquire:web-a@4",
+      add: "web-a@4",
+      transition: "web-a->web-a HolderGone @4",
+      requeue: 10_000,
+    },
+  },
   "operator back after 10 minutes, holder still ready: kept and renewed, no transition": {
     pods: [leader("web-a", 3), pod("web-b", { priorityAnnotation: "9" })],
     lease: lease("web-a", 3, { observedAt: T0 + 600_000 }),

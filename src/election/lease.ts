@@ -43,11 +43,15 @@ export function renewIntervalMs(spec: Pick<ElectionGroupSpec, "lease">): number 
 }
 
 /**
- * Returns the epoch ms at which podium's next renewal of `lease` is due: its
- * renewTime (or, when that is missing, the time it was observed) plus
- * {@link renewIntervalMs}. renewTime is podium's own write, so after an
- * operator restart an old renewTime makes the renewal due at once.
+ * Returns the epoch ms at which podium's next renewal of `lease` is due: the
+ * earlier of its renewTime and the time the record was observed (renewTime
+ * alone when it was not), plus {@link renewIntervalMs}. renewTime is
+ * podium's own write, so after an operator restart an old renewTime makes the
+ * renewal due at once; a renewTime in the future (a hand edit, a skewed
+ * writer) cannot postpone it past one interval after podium saw it.
  */
 export function renewDueAt(lease: LeaseView, spec: Pick<ElectionGroupSpec, "lease">): number {
-  return (lease.renewTime ?? lease.observedAt) + renewIntervalMs(spec);
+  const from =
+    lease.renewTime === undefined ? lease.observedAt : Math.min(lease.renewTime, lease.observedAt);
+  return from + renewIntervalMs(spec);
 }

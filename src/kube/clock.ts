@@ -17,6 +17,9 @@ export interface Clock {
   clearTimeout(timer: Timer): void;
 }
 
+/** The longest delay Node's timers hold: 2^31 - 1 ms, about 24.8 days. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The wall clock, backed by the global timers at call time (so
  * `vi.useFakeTimers()` controls it too). Its timers are unref'd: a backoff or a
@@ -26,7 +29,11 @@ export interface Clock {
 export const realClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
-    const timer = globalThis.setTimeout(fn, Math.max(0, ms));
+    // Node fires a longer timer after 1 ms (with a TimeoutOverflowWarning), so
+    // a far-off deadline, e.g. from a Lease with an absurd duration, would
+    // spin. Capped, such a timer fires early, and every caller re-checks the
+    // time when it fires.
+    const timer = globalThis.setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS));
     timer.unref();
     return timer;
   },

@@ -63,4 +63,11 @@ describe("renewDueAt", () => {
       T0 + 15_000,
     );
   });
+
+  it("does not let a renewTime in the future postpone the renewal", () => {
+    const year9999 = Date.parse("9999-12-31T23:59:59Z");
+    expect(renewDueAt(lease("a", 1, { renewTime: year9999, observedAt: T0 }), spec())).toBe(
+      T0 + 10_000,
+    );
+  });
 });

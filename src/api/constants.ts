@@ -56,6 +56,8 @@ export const EventReason = {
   InvalidSpec: "InvalidSpec",
   Conflict: "Conflict",
   StrayLeaderLabelRemoved: "StrayLeaderLabelRemoved",
+  /** spec.lease.name names a Lease owned by another object: the group touches nothing. */
+  LeaseConflict: "LeaseConflict",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

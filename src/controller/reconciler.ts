@@ -224,6 +224,9 @@ export class Reconciler {
     const leaseConflict = ownedByOther
       ? `Lease ${lease} belongs to another object; set spec.lease.name to a Lease of this group's own`
       : "";
+    if (ownedByOther) {
+      this.#recordOncePerGeneration(group, "Warning", EventReason.LeaseConflict, leaseConflict);
+    }
 
     let wrote = false;
     if (!spec.paused && !ownedByOther) {
@@ -603,7 +606,7 @@ export class Reconciler {
           message: "spec.paused is true: podium reports but changes nothing",
         }
       : extra.leaseConflict !== ""
-        ? { status: "False", reason: "LeaseConflict", message: extra.leaseConflict }
+        ? { status: "False", reason: EventReason.LeaseConflict, message: extra.leaseConflict }
         : holder !== undefined
           ? {
               status: "True",

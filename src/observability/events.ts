@@ -43,6 +43,18 @@ const SERIES_WINDOW_MS = 6 * 60_000;
 const SERIES_PATCH_INTERVAL_MS = 30_000;
 const MAX_TRACKED = 4096;
 
+/** The API server's limit on an Event's note: 1024 *bytes* (Go's len of the string). */
+const MAX_NOTE_BYTES = 1024;
+
+/**
+ * Returns the longest prefix of `text` whose UTF-8 encoding fits in
+ * `maxBytes`, never splitting a character.
+ */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const { read } = new TextEncoder().encodeInto(text, new Uint8Array(maxBytes));
+  return text.slice(0, read);
+}
+
 /**
  * Creates an EventRecorder on events.k8s.io/v1. Identical Events (same
  * object, reason and note) within six minutes become one Event with a growing
@@ -92,7 +104,7 @@ export function createEventRecorder(
         reportingInstance,
         action,
         reason,
-        note: note.slice(0, 1024),
+        note: truncateUtf8(note, MAX_NOTE_BYTES),
         type,
         regarding: {
           apiVersion: subject.apiVersion,

@@ -344,7 +344,17 @@ export async function runApiCost(ctx: ApiCostContext): Promise<ApiCostResult> {
   const podsOf = (app: string): string[] => [0, 1, 2].map((k) => `${app}-${String(k)}`);
   const candidates: Candidate[] = [];
   try {
-    for (const app of apps) for (const p of podsOf(app)) await createPod(clients, ns, p, app);
+    // Bound directly, round-robin over the nodes: 100 groups of 3 pods are more than the
+    // scheduler may place on the cluster's two 110-pod kwok nodes.
+    const nodes = (await clients.core.listNode()).items.flatMap((n) =>
+      n.metadata?.name === undefined ? [] : [n.metadata.name],
+    );
+    let placed = 0;
+    for (const app of apps) {
+      for (const p of podsOf(app)) {
+        await createPod(clients, ns, p, app, nodes[placed++ % Math.max(1, nodes.length)]);
+      }
+    }
     await waitPodsReady(clients, ns, apps.flatMap(podsOf), READY_TIMEOUT_MS);
 
     // Phase A: podium.

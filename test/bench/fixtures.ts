@@ -119,7 +119,10 @@ export async function waitPodsReady(
     );
     if (names.every((n) => ready.has(n))) return;
     if (Date.now() >= deadline) {
-      throw new Error(`pods not Ready after ${String(timeoutMs)} ms: ${names.join(", ")}`);
+      const missing = names.filter((n) => !ready.has(n));
+      throw new Error(
+        `${String(missing.length)} of ${String(names.length)} pods not Ready after ${String(timeoutMs)} ms: ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", …" : ""}`,
+      );
     }
     await sleep(200);
   }

@@ -2,7 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { randomUUID } from "node:crypto";
 import { GROUP, PLURAL, VERSION, CONTROLLER_NAME } from "../api/constants.ts";
 import type { ElectionGroup } from "../api/types.ts";
-import { matchesSelector } from "../election/index.ts";
+import { isWellFormedSelector, matchesSelector } from "../election/index.ts";
 import type { Clock } from "../kube/clock.ts";
 import { ListWatch } from "../kube/listwatch.ts";
 import type { RawObject } from "../kube/listwatch.ts";
@@ -83,6 +83,7 @@ export class Manager {
   readonly queue: WorkQueue;
   readonly #detectedAt = new Map<string, number>();
   readonly #reconciler: Reconciler;
+  readonly #store: Store;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
@@ -154,7 +155,7 @@ export class Manager {
       clock,
       registry: metrics.registry,
     });
-    const store: Store = {
+    const store: Store = (this.#store = {
       group: (namespace, name) => this.#get(this.#groups, key(namespace, name)),
       groupsSelectingAny: (namespace, pods) => {
         const found = new Map<string, ElectionGroup>();
@@ -184,7 +185,7 @@ export class Manager {
       },
       pod: (namespace, name) => this.#get(this.#pods, key(namespace, name)),
       lease: (namespace, name) => this.#get(this.#leases, key(namespace, name)),
-    };
+    });
     this.#reconciler = new Reconciler({
       store,
       writer: options.writer,
@@ -217,16 +218,30 @@ export class Manager {
 
   #onGroup(group: ElectionGroup, old: ElectionGroup | undefined): void {
     this.#enqueue(group.metadata.namespace, group.metadata.name);
-    // A group appearing, going or changing its selector can start or end a
-    // conflict with its neighbours, which must then look again.
-    const selectorChanged =
+    // A group appearing, going or changing its spec can start or end a
+    // conflict with the groups that select the same pods or name the same
+    // Lease, which must then look again. Only those: requeueing the whole
+    // namespace made applying N groups cost N^2 reconciles. Before the first
+    // sync every group is queued anyway.
+    const specChanged =
       old === undefined || JSON.stringify(old.spec) !== JSON.stringify(group.spec);
-    if (selectorChanged || group.metadata.deletionTimestamp !== undefined) {
-      for (const g of this.#byIndex(this.#groups, BY_NAMESPACE, group.metadata.namespace)) {
-        if (g.metadata.name !== group.metadata.name) {
-          this.#enqueue(g.metadata.namespace, g.metadata.name);
+    if (!this.synced() || (!specChanged && group.metadata.deletionTimestamp === undefined)) return;
+    const { namespace } = group.metadata;
+    const neighbours = new Map<string, ElectionGroup>();
+    for (const version of old === undefined ? [group] : [group, old]) {
+      const selector = (version.spec as Partial<ElectionGroup["spec"]> | undefined)?.selector;
+      if (isWellFormedSelector(selector)) {
+        const pods = this.#store.podsFor(namespace, selector);
+        for (const g of this.#store.groupsSelectingAny(namespace, pods)) {
+          neighbours.set(g.metadata.uid, g);
         }
       }
+      for (const k of groupLeaseKey(version)) {
+        for (const g of this.#byIndex(this.#groups, BY_LEASE, k)) neighbours.set(g.metadata.uid, g);
+      }
+    }
+    for (const g of neighbours.values()) {
+      if (g.metadata.name !== group.metadata.name) this.#enqueue(namespace, g.metadata.name);
     }
   }
 

@@ -7,7 +7,12 @@ export { decideManaged } from "./managed.ts";
 export { decideObserved } from "./observed.ts";
 export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext, RankRuleName } from "./order.ts";
-export { isEmptySelector, matchesSelector, selectorToString } from "./selector.ts";
+export {
+  isEmptySelector,
+  isWellFormedSelector,
+  matchesSelector,
+  selectorToString,
+} from "./selector.ts";
 export type {
   LeaseView,
   LeaseWrite,

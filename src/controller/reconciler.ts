@@ -80,8 +80,24 @@ export class Reconciler {
    * reconcile starts, and deciding from the older version would undo the
    * write (status history) or repeat it (a Lease transition).
    */
-  readonly #writtenStatus = new Map<string, { basedOn: string; status: ElectionGroupStatus }>();
-  readonly #writtenLeases = new Map<string, { basedOn: string; lease: CachedLease }>();
+  /**
+   * The status each group last wrote, its resourceVersion, and every version
+   * of the group that came before it from this reconciler's own writes (the
+   * cached version the write was based on, earlier status writes, the
+   * finalizer's): while the cache shows one of those, it has not caught up.
+   */
+  readonly #writtenStatus = new Map<
+    string,
+    { chain: Set<string>; latest: string; status: ElectionGroupStatus }
+  >();
+  /** resourceVersions of a group produced by this reconciler's finalizer writes (the last few). */
+  readonly #ownGroupVersions = new Map<string, string[]>();
+  /**
+   * The Lease each group last wrote, with every resourceVersion of the chain
+   * of writes that led to it (the cached version the first write was based
+   * on, and each write's result but the last).
+   */
+  readonly #writtenLeases = new Map<string, { chain: Set<string>; lease: CachedLease }>();
   /** The record of the last Lease write sent per Lease, for {@link isOwnLeaseWrite}. */
   readonly #sentLeaseRecords = new Map<string, LeaseRecord>();
   /** Validation results by group uid, for the generation they were computed for. */
@@ -108,6 +124,7 @@ export class Reconciler {
     if (group === undefined) {
       this.#forgetMetrics(namespace, name);
       this.#writtenStatus.delete(`${namespace}/${name}`);
+      this.#ownGroupVersions.delete(`${namespace}/${name}`);
       this.#forgetValidations();
       return {};
     }
@@ -165,8 +182,13 @@ export class Reconciler {
     // The finalizer goes on before any side effect, so no label can outlive
     // the group; a group that lost a conflict has none to clean up.
     if (!(group.metadata.finalizers ?? []).includes(FINALIZER)) {
-      const outcome = await this.#deps.writer.setFinalizer(group, true, signal);
+      const { outcome, resourceVersion } = await this.#deps.writer.setFinalizer(
+        group,
+        true,
+        signal,
+      );
       if (outcome !== "ok") return { requeueAfterMs: CONFLICT_RETRY_MS };
+      this.#rememberOwnVersion(group, resourceVersion);
     }
 
     const outranked = rivals.length > 0 ? conflictNames : "";
@@ -445,7 +467,17 @@ export class Reconciler {
         ownerUIDs: cached?.ownerUIDs ?? [group.metadata.uid],
       };
       if (record.holderUID !== undefined) lease.holderUID = record.holderUID;
-      this.#writtenLeases.set(key, { basedOn: cached?.resourceVersion ?? "", lease });
+      // `cached` may itself be an earlier write the watch has not delivered
+      // yet: the new write extends that chain, so the overlay stays in force
+      // until the cache shows the newest write or leaves the chain.
+      const basedOn = cached?.resourceVersion ?? "";
+      const previous = this.#writtenLeases.get(key);
+      const continues =
+        previous !== undefined &&
+        (previous.chain.has(basedOn) || previous.lease.resourceVersion === basedOn);
+      const chain = continues ? previous.chain : new Set<string>();
+      chain.add(basedOn);
+      this.#writtenLeases.set(key, { chain, lease });
     }
     return result.outcome;
   }
@@ -663,7 +695,7 @@ export class Reconciler {
         await writer.removeLeaderLabel(group.metadata.namespace, pod, leaderLabel, signal);
       }
     }
-    const outcome = await writer.setFinalizer(group, false, signal);
+    const { outcome } = await writer.setFinalizer(group, false, signal);
     if (outcome === "conflict") return { requeueAfterMs: CONFLICT_RETRY_MS };
     this.#forgetMetrics(group.metadata.namespace, group.metadata.name);
     log.info("removed leader labels and the finalizer");
@@ -682,14 +714,27 @@ export class Reconciler {
     update(next, new Date(this.#deps.now()).toISOString());
     next.observedGeneration = group.metadata.generation;
     if (sameStatus(group.status, next)) return;
-    const { outcome } = await this.#deps.writer.patchStatus(group, next, signal);
+    const { outcome, resourceVersion } = await this.#deps.writer.patchStatus(group, next, signal);
     if (outcome === "conflict") throw new Error("status update conflicted");
     if (outcome === "ok") {
-      this.#writtenStatus.set(`${group.metadata.namespace}/${group.metadata.name}`, {
-        basedOn: group.metadata.resourceVersion,
-        status: next,
-      });
+      const key = `${group.metadata.namespace}/${group.metadata.name}`;
+      const basedOn = group.metadata.resourceVersion;
+      const previous = this.#writtenStatus.get(key);
+      const chain = new Set([basedOn, ...(this.#ownGroupVersions.get(key) ?? [])]);
+      if (previous !== undefined && (previous.chain.has(basedOn) || previous.latest === basedOn)) {
+        for (const v of previous.chain) chain.add(v);
+        chain.add(previous.latest);
+      }
+      this.#writtenStatus.set(key, { chain, latest: resourceVersion ?? "", status: next });
     }
+  }
+
+  /** Remembers a resourceVersion of `group` that this reconciler's own metadata write produced. */
+  #rememberOwnVersion(group: ElectionGroup, resourceVersion: string | undefined): void {
+    if (resourceVersion === undefined) return;
+    const key = `${group.metadata.namespace}/${group.metadata.name}`;
+    const versions = [...(this.#ownGroupVersions.get(key) ?? []), resourceVersion].slice(-4);
+    this.#ownGroupVersions.set(key, versions);
   }
 
   /** The cached group, with the status we last wrote while the cache has not caught up. */
@@ -698,7 +743,8 @@ export class Reconciler {
     const key = `${group.metadata.namespace}/${group.metadata.name}`;
     const written = this.#writtenStatus.get(key);
     if (written === undefined) return group;
-    if (written.basedOn !== group.metadata.resourceVersion) {
+    const seen = group.metadata.resourceVersion;
+    if (seen === written.latest || !written.chain.has(seen)) {
       this.#writtenStatus.delete(key);
       return group;
     }
@@ -729,13 +775,19 @@ export class Reconciler {
     this.#writtenLeases.delete(`${namespace}/${name}`);
   }
 
-  /** The cached Lease, or the one we last wrote while the cache has not caught up. */
+  /**
+   * The cached Lease, or the one we last wrote while the cache still shows a
+   * version from before it (any version our chain of writes went through).
+   * Once the cache shows our last write, or a version outside the chain
+   * (someone else wrote, or the Lease was deleted), the cache is the truth.
+   */
   #readOwnLease(namespace: string, name: string): CachedLease | undefined {
     const cached = this.#deps.store.lease(namespace, name);
     const key = `${namespace}/${name}`;
     const written = this.#writtenLeases.get(key);
     if (written === undefined) return cached;
-    if (written.basedOn !== (cached?.resourceVersion ?? "")) {
+    const seen = cached?.resourceVersion ?? "";
+    if (seen === written.lease.resourceVersion || !written.chain.has(seen)) {
       this.#writtenLeases.delete(key);
       return cached;
     }

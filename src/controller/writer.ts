@@ -77,7 +77,7 @@ export interface Writer {
     status: ElectionGroupStatus,
     signal: AbortSignal,
   ): Promise<WriteResult>;
-  setFinalizer(group: ElectionGroup, present: boolean, signal: AbortSignal): Promise<WriteOutcome>;
+  setFinalizer(group: ElectionGroup, present: boolean, signal: AbortSignal): Promise<WriteResult>;
 }
 
 function outcomeOf(err: unknown): WriteOutcome {
@@ -231,7 +231,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
       const finalizers = present
         ? [...current.filter((f) => f !== FINALIZER), FINALIZER]
         : current.filter((f) => f !== FINALIZER);
-      return attempt(() =>
+      return attemptWithVersion(() =>
         custom.patchNamespacedCustomObject(
           {
             group: GROUP,

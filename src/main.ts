@@ -35,7 +35,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
   const makeClient = createClientFactory(kc, {
     qps: options.kubeApiQps,
     burst: options.kubeApiBurst,
-    requestTimeoutMs: 30_000,
+    requestTimeoutMs: options.kubeApiTimeoutMs,
     userAgent: `podium/${VERSION} (${options.identity})`,
     registry: metrics.registry,
   });
@@ -49,6 +49,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
     logger,
     clock: realClock,
     syncPeriodMs: options.syncPeriodMs,
+    watchInactivityTimeoutMs: options.watchInactivityTimeoutMs,
     concurrency: options.maxConcurrentReconciles,
   });
 

@@ -11,6 +11,8 @@ export interface Options {
   healthProbeBindAddress: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   syncPeriodMs: number;
+  kubeApiTimeoutMs: number;
+  watchInactivityTimeoutMs: number;
   kubeApiQps: number;
   kubeApiBurst: number;
   maxConcurrentReconciles: number;
@@ -63,6 +65,16 @@ const FLAGS = {
     type: "string",
     help: "reconcile every group at least this often",
     default: "10m",
+  },
+  "kube-api-timeout": {
+    type: "string",
+    help: "abandon an API request after this long",
+    default: "10s",
+  },
+  "watch-inactivity-timeout": {
+    type: "string",
+    help: "re-list a resource whose watch has been silent this long (bookmarks arrive about every minute)",
+    default: "90s",
   },
   "kube-api-qps": {
     type: "string",
@@ -256,6 +268,11 @@ export function parseOptions(
     healthProbeBindAddress: get("health-probe-bind-address"),
     logLevel: logLevel as Options["logLevel"],
     syncPeriodMs: parseDuration(get("sync-period"), "sync-period"),
+    kubeApiTimeoutMs: parseDuration(get("kube-api-timeout"), "kube-api-timeout"),
+    watchInactivityTimeoutMs: parseDuration(
+      get("watch-inactivity-timeout"),
+      "watch-inactivity-timeout",
+    ),
     kubeApiQps: parseNumber(get("kube-api-qps"), "kube-api-qps", 0),
     kubeApiBurst: parseNumber(get("kube-api-burst"), "kube-api-burst", 1),
     maxConcurrentReconciles: parseNumber(
@@ -284,6 +301,12 @@ export function parseOptions(
     identity: env.POD_NAME ?? `${hostname()}_${process.pid}`,
   };
   if (options.syncPeriodMs < 1000) throw new OptionsError("--sync-period: must be at least 1s");
+  if (options.kubeApiTimeoutMs < 1000) {
+    throw new OptionsError("--kube-api-timeout: must be at least 1s");
+  }
+  if (options.watchInactivityTimeoutMs < 5000) {
+    throw new OptionsError("--watch-inactivity-timeout: must be at least 5s");
+  }
   return options;
 }
 

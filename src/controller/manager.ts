@@ -30,10 +30,16 @@ export interface ManagerOptions {
   syncPeriodMs: number;
   /** Groups reconciled at once. */
   concurrency: number;
+  /** A watch silent this long is abandoned and its resource re-listed. */
+  watchInactivityTimeoutMs: number;
 }
 
-/** A watch whose loop shows no sign of life for this long makes /healthz fail. */
-const WATCHDOG_MS = 5 * 60_000;
+/**
+ * A watch whose loop shows no list, event or bookmark for this many
+ * inactivity deadlines makes /healthz fail: each deadline brings a re-list,
+ * so by then lists have failed too and the replica is blind.
+ */
+const WATCHDOG_DEADLINES = 3;
 
 /** Index names. */
 const BY_LABEL = "label"; // pods: "ns/key=value" for each label
@@ -91,7 +97,13 @@ export class Manager {
     const scopes = options.namespaces.length > 0 ? options.namespaces : [undefined];
     for (const ns of scopes) {
       const prefix = ns === undefined ? "" : `/namespaces/${ns}`;
-      const common = { kc, clock, logger, metrics: metrics.registry };
+      const common = {
+        kc,
+        clock,
+        logger,
+        metrics: metrics.registry,
+        inactivityTimeoutMs: options.watchInactivityTimeoutMs,
+      };
       const groups = new ListWatch<ElectionGroup>({
         ...common,
         name: "electiongroups",
@@ -293,12 +305,13 @@ export class Manager {
         name: "watches",
         check: () => {
           const now = this.#options.clock.now();
+          const watchdogMs = WATCHDOG_DEADLINES * this.#options.watchInactivityTimeoutMs;
           const stale = [...this.#groups, ...this.#pods, ...this.#leases].filter(
-            (c) => c.hasSynced() && now - c.lastActivityAt() > WATCHDOG_MS,
+            (c) => c.hasSynced() && now - c.lastActivityAt() > watchdogMs,
           );
           return stale.length === 0
             ? ""
-            : `no list or watch activity for ${WATCHDOG_MS / 1000}s: ${stale.map((c) => c.name).join(", ")}`;
+            : `no list or watch activity for ${String(watchdogMs / 1000)}s: ${stale.map((c) => c.name).join(", ")}`;
         },
       },
     ];

@@ -296,8 +296,12 @@ export class ListWatch<T> {
         this.#options.logger?.debug(log, "watch closed by the server; resuming");
         break;
       case "inactive":
+        // Silence may mean a dead connection or a stuck server-side watch:
+        // changes could have been missed either way, so re-list rather than
+        // resume from a resourceVersion the stream may never deliver past.
         this.#countRestart("inactivity");
-        this.#options.logger?.warn(log, "watch silent past the inactivity deadline; restarting");
+        this.#needList = true;
+        this.#options.logger?.warn(log, "watch silent past the inactivity deadline; re-listing");
         break;
       case "expired":
         this.#countRestart("expired");

@@ -39,6 +39,8 @@ describe("parseOptions", () => {
       leaderElectionRenewDeadlineMs: 10_000,
       leaderElectionRetryPeriodMs: 2_000,
       syncPeriodMs: 600_000,
+      kubeApiTimeoutMs: 10_000,
+      watchInactivityTimeoutMs: 90_000,
       namespaces: [],
       logLevel: "info",
     });
@@ -65,6 +67,8 @@ describe("parseOptions", () => {
     [["--log-level=loud"], /--log-level/],
     [["--kube-api-qps=-1"], /--kube-api-qps/],
     [["--sync-period=soon"], /--sync-period/],
+    [["--kube-api-timeout=500ms"], /--kube-api-timeout/],
+    [["--watch-inactivity-timeout=1s"], /--watch-inactivity-timeout/],
     [["--max-concurrent-reconciles=0"], /--max-concurrent-reconciles/],
     [["--no-such-flag"], /no-such-flag/],
   ])("refuses %j with an error naming the flag", (argv, message) => {

@@ -237,7 +237,7 @@ describe("ListWatch", () => {
     expect(server.lists()).toHaveLength(2);
   });
 
-  it("restarts a silent stream when the inactivity deadline passes", async () => {
+  it("re-lists when a silent stream passes the inactivity deadline", async () => {
     const { server, cache, registry } = await setup(() => undefined, { inactivityTimeoutMs: 200 });
     await eventually("a watch", () => server.openWatches().length === 1);
     const first = server.lastWatch();
@@ -245,9 +245,10 @@ describe("ListWatch", () => {
     await eventually("a second watch", () => server.watches.length === 2, 3000);
     expect(await restarts(registry, "inactivity")).toBe(1);
     await eventually("the silent connection closed by the client", () => first.closed);
-    expect(server.lists()).toHaveLength(1);
-    // The reconnect counts as activity for the watchdog.
-    await eventually("activity after reconnect", () => cache.lastActivityAt() > activityBefore);
+    // A stream that went silent may have dropped changes: the cache starts over from a list
+    // (which works even while watches hang), not from the last resourceVersion.
+    expect(server.lists()).toHaveLength(2);
+    await eventually("activity after the re-list", () => cache.lastActivityAt() > activityBefore);
   });
 
   it("re-watches at once from the last resourceVersion after a clean close", async () => {

@@ -71,6 +71,44 @@ export class TokenBucket {
   }
 }
 
+/** Retries of a request the API server asked to repeat later (client-go allows 10). */
+const MAX_RETRIES = 3;
+/** The longest Retry-After podium honours; a longer one is waited out this long. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
+/**
+ * How long to wait before repeating a request the server refused with 429
+ * (or a 5xx) and a Retry-After of whole seconds, as client-go's REST client
+ * does (priority and fairness sends 429s with Retry-After under load);
+ * undefined when the response is no such refusal.
+ */
+export function retryAfterMs(
+  response: Pick<ResponseContext, "httpStatusCode" | "headers">,
+): number | undefined {
+  const code = response.httpStatusCode;
+  if (code !== 429 && code < 500) return undefined;
+  // fetch gives header names in lower case.
+  const header = response.headers["retry-after"];
+  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
+  return Math.min(Number(header.trim()) * 1000, MAX_RETRY_AFTER_MS);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+async function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 interface ClientMetrics {
   requests: Counter<"code" | "method" | "host">;
   latency: Histogram<"verb" | "host">;
@@ -128,10 +166,25 @@ class InstrumentedHttpLibrary implements HttpLibrary {
   }
 
   async #send(request: RequestContext): Promise<ResponseContext> {
-    const wait = this.#bucket.reserve();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    this.#shareDispatcher(request);
+    // The caller's signal, before #sendOnce replaces it with a per-attempt one.
     const signal = request.getSignal();
+    this.#shareDispatcher(request);
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.#sendOnce(request, signal);
+      const delayMs = attempt <= MAX_RETRIES ? retryAfterMs(response) : undefined;
+      if (delayMs === undefined) return response;
+      // Drain the refusal (which also clears its timer), then wait as told.
+      await response.body.text().catch(() => undefined);
+      await sleepUnlessAborted(delayMs, signal);
+    }
+  }
+
+  async #sendOnce(
+    request: RequestContext,
+    signal: AbortSignal | undefined,
+  ): Promise<ResponseContext> {
+    const wait = this.#bucket.reserve();
+    if (wait > 0) await sleepUnlessAborted(wait, signal);
     signal?.throwIfAborted();
     // One controller per request, its timer and its listener on the caller's
     // signal removed when the request ends. AbortSignal.timeout() would keep

@@ -4,7 +4,7 @@ import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import { callOptions, createClientFactory } from "../../../src/kube/client.ts";
+import { callOptions, createClientFactory, retryAfterMs } from "../../../src/kube/client.ts";
 
 // The API client against a loopback HTTP server that answers what each test
 // scripts: no cluster, only the request plumbing (timeouts, cancellation,
@@ -126,5 +126,72 @@ describe("the API client", () => {
       client(url, 5_000).readNamespace({ name: "x" }, callOptions(controller.signal)),
     ).rejects.toThrow(/lost leadership/);
     expect(requests).toBe(0);
+  });
+});
+
+describe("Retry-After", () => {
+  it.each([
+    [429, { "retry-after": "1" }, 1000],
+    [503, { "retry-after": "2" }, 2000],
+    [429, { "retry-after": "120" }, 10_000],
+    [429, {}, undefined],
+    [429, { "retry-after": "Wed, 21 Oct 2026 07:28:00 GMT" }, undefined],
+    [409, { "retry-after": "1" }, undefined],
+    [200, { "retry-after": "1" }, undefined],
+  ])("status %d with %j: wait %s ms", (httpStatusCode, headers, want) => {
+    expect(retryAfterMs({ httpStatusCode, headers })).toBe(want);
+  });
+
+  it("repeats a request refused with 429 and Retry-After once the wait is over", async () => {
+    const arrivals: number[] = [];
+    const url = await serve((res) => {
+      arrivals.push(performance.now());
+      if (arrivals.length === 1) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+        res.end(JSON.stringify({ kind: "Status", code: 429, reason: "TooManyRequests" }));
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(NAMESPACE));
+    });
+    const registry = new Registry();
+    const ns = await client(url, 5_000, registry).readNamespace({ name: "x" });
+    expect(ns.metadata?.name).toBe("x");
+    expect(arrivals).toHaveLength(2);
+    expect((arrivals[1] ?? 0) - (arrivals[0] ?? 0)).toBeGreaterThanOrEqual(950);
+    const requests = (await registry.getMetricsAsJSON()).find(
+      (m) => m.name === "rest_client_requests_total",
+    );
+    expect(requests?.values.map((v) => [v.labels.code, v.value]).sort()).toEqual([
+      ["200", 1],
+      ["429", 1],
+    ]);
+  });
+
+  it("gives up after three repeats and returns the refusal", async () => {
+    let arrivals = 0;
+    const url = await serve((res) => {
+      arrivals++;
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "0" });
+      res.end(JSON.stringify({ kind: "Status", code: 429, reason: "TooManyRequests" }));
+    });
+    await expect(client(url, 5_000).readNamespace({ name: "x" })).rejects.toThrow(/429/);
+    expect(arrivals).toBe(4);
+  });
+
+  it("stops waiting when the caller's signal aborts", async () => {
+    const url = await serve((res) => {
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "10" });
+      res.end(JSON.stringify({ kind: "Status", code: 429 }));
+    });
+    const controller = new AbortController();
+    setTimeout(() => {
+      controller.abort(new Error("lost leadership"));
+    }, 200);
+    const started = performance.now();
+    await expect(
+      client(url, 60_000).readNamespace({ name: "x" }, callOptions(controller.signal)),
+    ).rejects.toThrow(/lost leadership/);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

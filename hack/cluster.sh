@@ -7,13 +7,16 @@
 #   hack/cluster.sh down     stop every process `up` started, by PID
 #   hack/cluster.sh status   show each component and the cluster's nodes
 #   hack/cluster.sh env      print the shell exports to use the cluster
+#   hack/cluster.sh restart-apiserver   kill kube-apiserver (by PID), start it again, wait until ready
+#   hack/cluster.sh restart-etcd        the same for etcd (its data is kept); waits for the API server too
 #
 # Environment (all optional):
 #   CLUSTER_DIR      state, PKI, logs and kubeconfig (default: <checkout>/.cluster)
 #   PORT_OFFSET      added to every default port, to run clusters side by side (default 0)
 #   ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT  single ports
 #   CLUSTER_NODES    number of kwok nodes (default 2)
-#   UP_TIMEOUT       seconds `up` waits for each step (default 120)
+#   UP_TIMEOUT       seconds `up` (and restart-*) waits for each step (default 120)
+#   RESTART_SIGNAL   signal restart-* stops the component with: TERM (default) or KILL
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -260,18 +263,7 @@ apiserver_ready() {
   curl -fsS --max-time 2 --cacert "$pki/ca.crt" "https://127.0.0.1:${APISERVER_PORT}/readyz" | grep -q ok
 }
 
-cmd_up() {
-  local t0=$SECONDS
-  load_ports
-  "$here/build-components.sh" >/dev/null
-  local bin
-  bin=$(bin_dir)
-  gen_pki
-  save_ports
-  write_kubeconfig
-  write_kwok_stages
-  mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
-
+start_etcd() {
   start etcd "$ETCD_PORT $ETCD_PEER_PORT" --name=podium-local --data-dir="$CLUSTER_DIR/etcd" \
     --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
@@ -281,8 +273,13 @@ cmd_up() {
     --initial-cluster-state=new \
     --unsafe-no-fsync=true --auto-compaction-retention=1 --quota-backend-bytes=2147483648 \
     --log-level=warn
-  wait_for etcd "etcd /health" curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health"
+}
 
+etcd_healthy() {
+  curl -fsS --max-time 2 "http://127.0.0.1:${ETCD_PORT}/health"
+}
+
+start_apiserver() {
   start kube-apiserver "$APISERVER_PORT" \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
     --bind-address=127.0.0.1 --secure-port="${APISERVER_PORT}" \
@@ -295,6 +292,24 @@ cmd_up() {
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=RBAC \
     --allow-privileged=true --profiling=false --v=1
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  load_ports
+  "$here/build-components.sh" >/dev/null
+  local bin
+  bin=$(bin_dir)
+  gen_pki
+  save_ports
+  write_kubeconfig
+  write_kwok_stages
+  mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
+
+  start_etcd
+  wait_for etcd "etcd /health" etcd_healthy
+
+  start_apiserver
   wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
 
   start kube-controller-manager "$KCM_PORT" \
@@ -355,26 +370,65 @@ usage() {
 EOF
 }
 
+# stop_one <name> [signal]: the signal (default TERM) to the component's
+# process group, SIGKILL after 10 s.
+stop_one() {
+  local name=$1 sig=${2:-TERM} pid i
+  if running "$name"; then
+    pid=$(cat "$pids/$name.pid")
+    kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      running "$name" || break
+      sleep 0.1
+    done
+    if running "$name"; then
+      log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do running "$name" || break; sleep 0.1; done
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pids/$name.pid"
+}
+
 cmd_down() {
-  local name pid i
+  local name
   # reverse start order: dependants first, etcd last
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if running "$name"; then
-      pid=$(cat "$pids/$name.pid")
-      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for ((i = 0; i < 100; i++)); do
-        running "$name" || break
-        sleep 0.1
-      done
-      if running "$name"; then
-        log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do running "$name" || break; sleep 0.1; done
-      fi
-      log "stopped $name (pid $pid)"
-    fi
-    rm -f "$pids/$name.pid"
+    stop_one "$name"
   done
+}
+
+# restart <name>: stops one component of a running cluster by its PID
+# (RESTART_SIGNAL, default TERM; KILL for a crash) and starts it again with the
+# same flags and ports, then waits (bounded by UP_TIMEOUT) until it and the API
+# server are healthy again. For fault tests: the rest of the cluster keeps running.
+cmd_restart() {
+  local name=$1 t0=$SECONDS i sig=${RESTART_SIGNAL:-TERM}
+  case $sig in TERM | KILL | INT) ;; *) die "RESTART_SIGNAL must be TERM, INT or KILL" ;; esac
+  running "$name" || die "$name is not running (start the cluster with: $(basename "$0") up)"
+  [ -f "$CLUSTER_DIR/ports.env" ] || die "no $CLUSTER_DIR/ports.env; was the cluster started by this script?"
+  load_ports
+  stop_one "$name" "$sig"
+  # The port is free once nothing accepts connections on it any more.
+  for ((i = 0; i < 100; i++)); do
+    case $name in
+      etcd) port_in_use "$ETCD_PORT" || port_in_use "$ETCD_PEER_PORT" || break ;;
+      kube-apiserver) port_in_use "$APISERVER_PORT" || break ;;
+    esac
+    sleep 0.1
+  done
+  case $name in
+    etcd)
+      start_etcd
+      wait_for etcd "etcd /health" etcd_healthy
+      ;;
+    kube-apiserver)
+      start_apiserver
+      ;;
+  esac
+  wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
+  log "restarted $name in $((SECONDS - t0)) s"
 }
 
 cmd_status() {
@@ -405,8 +459,10 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  restart-apiserver) cmd_restart kube-apiserver ;;
+  restart-etcd) cmd_restart etcd ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -98,6 +98,10 @@ bench: deps components test-tools ## Full benchmarks on their own local cluster;
 bench-quick: deps components test-tools ## The quick variant (fewer trials, scaled client-go timings; < 10 min).
 	node test/bench/run.ts --quick
 
+.PHONY: soak
+soak: deps components test-tools ## 30-minute soak under churn on its own local cluster (SOAK_MINUTES, SOAK_GROUPS, SOAK_SEED); writes docs/soak.md and docs/soak/.
+	node test/soak/run.ts
+
 ##@ Local cluster
 
 .PHONY: components

@@ -50,6 +50,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
     clock: realClock,
     syncPeriodMs: options.syncPeriodMs,
     watchInactivityTimeoutMs: options.watchInactivityTimeoutMs,
+    requestTimeoutMs: options.kubeApiTimeoutMs,
     concurrency: options.maxConcurrentReconciles,
   });
 

@@ -32,6 +32,8 @@ export interface ManagerOptions {
   concurrency: number;
   /** A watch silent this long is abandoned and its resource re-listed. */
   watchInactivityTimeoutMs: number;
+  /** The bound of each list page request and of each watch request's response headers. */
+  requestTimeoutMs: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export class Manager {
         logger,
         metrics: metrics.registry,
         inactivityTimeoutMs: options.watchInactivityTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
       };
       const groups = new ListWatch<ElectionGroup>({
         ...common,

@@ -43,7 +43,7 @@ export interface ListWatchOptions<T> {
   metrics?: Registry;
   /** The client-side watch inactivity deadline. Default 90 s (bookmarks come about every 60 s). */
   inactivityTimeoutMs?: number;
-  /** The deadline for each list page request. Default 60 s. */
+  /** The deadline for each list page request, and for a watch request's response headers. Default 60 s. */
   requestTimeoutMs?: number;
   /** Objects per list page. Default 500. */
   pageSize?: number;
@@ -268,6 +268,7 @@ export class ListWatch<T> {
         fieldSelector: this.#options.fieldSelector,
       },
       inactivityTimeoutMs: this.#options.inactivityTimeoutMs ?? 90_000,
+      connectTimeoutMs: this.#options.requestTimeoutMs ?? 60_000,
       clock: this.#clock,
       onConnect: () => {
         this.#touch();

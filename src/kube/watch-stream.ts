@@ -116,9 +116,15 @@ export interface WatchStreamOptions {
    * How long the stream may stay silent (no bytes at all) before it is
    * presumed dead. With `allowWatchBookmarks=true` the API server sends a
    * BOOKMARK about every minute, so a healthy stream is never silent longer.
-   * The deadline also bounds connecting and the response headers.
    */
   inactivityTimeoutMs: number;
+  /**
+   * How long connecting and the response headers may take; defaults to the
+   * inactivity deadline. A watch request that a dead or blackholed
+   * connection swallows is abandoned after this, not after the (much longer)
+   * inactivity deadline.
+   */
+  connectTimeoutMs?: number;
   clock?: Clock;
   /** Called once the server answered 200 and the stream is open. */
   onConnect?: () => void;
@@ -161,6 +167,19 @@ export function startWatch(options: WatchStreamOptions): WatchStream {
       end({ reason: "inactive" });
     }, options.inactivityTimeoutMs);
   };
+  const armConnectTimer = (): void => {
+    clearTimer();
+    const ms = Math.min(
+      options.connectTimeoutMs ?? options.inactivityTimeoutMs,
+      options.inactivityTimeoutMs,
+    );
+    timer = clock.setTimeout(() => {
+      end({
+        reason: "error",
+        error: new Error(`no response to the watch request in ${String(ms)} ms`),
+      });
+    }, ms);
+  };
 
   const handleLine = (line: string): void => {
     let event: { type?: unknown; object?: unknown };
@@ -202,7 +221,7 @@ export function startWatch(options: WatchStreamOptions): WatchStream {
   };
 
   const read = async (): Promise<void> => {
-    resetTimer();
+    armConnectTimer();
     const response = await kubeFetch(
       options.kc,
       options.path,

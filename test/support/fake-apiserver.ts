@@ -41,6 +41,9 @@ export class FakeApiServer {
   readonly failLists: number[] = [];
   /** Statuses the next watch requests answer with, one per request. */
   readonly failWatches: number[] = [];
+  /** How many of the next watch requests are swallowed: no status, no headers, ever. */
+  holdWatches = 0;
+  readonly #held: ServerResponse[] = [];
 
   readonly #server: Server;
   readonly #objects = new Map<string, FakeObject>();
@@ -132,6 +135,7 @@ export class FakeApiServer {
   /** Closes every connection and the server. */
   async close(): Promise<void> {
     for (const watch of this.openWatches()) watch.reset();
+    for (const res of this.#held.splice(0)) res.destroy();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => {
       this.#server.close(() => {
@@ -148,6 +152,11 @@ export class FakeApiServer {
     if (failure !== undefined) {
       res.writeHead(failure, { "Content-Type": "application/json" });
       res.end(JSON.stringify(status(failure, "scripted failure")));
+      return;
+    }
+    if (watching && this.holdWatches > 0) {
+      this.holdWatches--;
+      this.#held.push(res);
       return;
     }
     if (watching) this.#watch(url.searchParams, res);

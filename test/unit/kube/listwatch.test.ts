@@ -237,6 +237,20 @@ describe("ListWatch", () => {
     expect(server.lists()).toHaveLength(2);
   });
 
+  it("abandons a watch request that gets no response by the request timeout, not the inactivity deadline", async () => {
+    const { server, registry } = await setup(
+      (s) => {
+        s.holdWatches = 1;
+      },
+      { inactivityTimeoutMs: 60_000, requestTimeoutMs: 200 },
+    );
+    // The first watch request is swallowed; a second one follows within the request timeout
+    // plus a backoff, far sooner than the 60 s inactivity deadline.
+    await eventually("a watch that got an answer", () => server.openWatches().length === 1, 3000);
+    expect(await restarts(registry, "watch_error")).toBe(1);
+    expect(await restarts(registry, "inactivity")).toBe(0);
+  });
+
   it("re-lists when a silent stream passes the inactivity deadline", async () => {
     const { server, cache, registry } = await setup(() => undefined, { inactivityTimeoutMs: 200 });
     await eventually("a watch", () => server.openWatches().length === 1);

@@ -230,11 +230,25 @@ export class Reconciler {
         ? store.pod(namespace, cachedLease.holder)
         : undefined;
     const removeLabel: PodRef[] = [...decision.removeLabel];
+    const heldByFormer =
+      formerHolder !== undefined &&
+      (cachedLease?.holderUID === undefined || cachedLease.holderUID === formerHolder.uid);
     if (
-      formerHolder &&
+      heldByFormer &&
       !pods.some((p) => p.uid === formerHolder.uid) &&
-      formerHolder.labels[spec.leaderLabel.key] === spec.leaderLabel.value &&
-      (cachedLease?.holderUID === undefined || cachedLease.holderUID === formerHolder.uid)
+      formerHolder.labels[spec.leaderLabel.key] === spec.leaderLabel.value
+    ) {
+      removeLabel.push({ name: formerHolder.name, uid: formerHolder.uid });
+    }
+    // When leadership moves, the former holder loses the label first even if
+    // the pod cache does not show it labelled: podium may have labelled it a
+    // moment ago and the watch not have delivered that yet. Trusting the cache
+    // here let two pods carry the label at once (found by the chaos suite).
+    if (
+      heldByFormer &&
+      decision.transition !== undefined &&
+      formerHolder.uid !== decision.holder?.uid &&
+      !removeLabel.some((p) => p.uid === formerHolder.uid)
     ) {
       removeLabel.push({ name: formerHolder.name, uid: formerHolder.uid });
     }
@@ -347,8 +361,21 @@ export class Reconciler {
       now: now(),
     });
 
+    // As in Managed mode: the pod podium labelled last loses the label when
+    // the holder changes, whether or not the pod cache shows the label yet.
+    const removeLabel: PodRef[] = [...decision.removeLabel];
+    const previous = pods.find((p) => p.name === group.status?.holder);
+    if (
+      previous !== undefined &&
+      decision.transition !== undefined &&
+      previous.uid !== decision.holder?.uid &&
+      !removeLabel.some((p) => p.uid === previous.uid)
+    ) {
+      removeLabel.push({ name: previous.name, uid: previous.uid });
+    }
+
     if (!spec.paused) {
-      for (const pod of decision.removeLabel) {
+      for (const pod of removeLabel) {
         const outcome = await writer.removeLeaderLabel(namespace, pod, spec.leaderLabel, signal);
         if (outcome === "ok" && pod.name !== group.status?.holder) {
           this.#deps.recorder.record(

@@ -231,6 +231,8 @@ export interface ReportInput {
   samples: readonly SoakSample[];
   violations: number;
   violationDetails: string[];
+  /** For each violation, the pod stream events before it and the open hijacks. */
+  violationContext: string[][];
   convergence: { ok: boolean; seconds: number; detail: string };
   /** Labels put on non-leader pods by the churn that the pod streams showed, and how fast they went. */
   hijacks: { seen: number; revertP50Ms: number; revertMaxMs: number };
@@ -379,7 +381,13 @@ export function soakMarkdown(r: ReportInput): string {
     "",
   ];
   if (r.violationDetails.length > 0) {
-    lines.push("## Violations", "", ...r.violationDetails.map((v) => `- ${v}`), "");
+    lines.push("## Violations", "");
+    r.violationDetails.forEach((v, i) => {
+      lines.push(`- ${v}`);
+      const context = r.violationContext[i] ?? [];
+      if (context.length > 0) lines.push("", "  ```text", ...context.map((c) => `  ${c}`), "  ```");
+    });
+    lines.push("");
   }
   return lines.join("\n");
 }

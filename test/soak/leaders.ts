@@ -13,6 +13,8 @@ export const HIJACK_REVERT_MS = 10_000;
 export interface Violation {
   at: number;
   what: string;
+  /** The observations of the pod stream leading up to it, oldest first. */
+  before?: string[];
 }
 
 export class LeaderJudge {
@@ -44,7 +46,20 @@ export class LeaderJudge {
     for (; this.#next < observations.length; this.#next++) {
       const o = observations[this.#next];
       if (o === undefined) break;
+      const found = this.violations.length;
       this.#judge(o);
+      const v = this.violations[found];
+      if (v !== undefined) {
+        v.before = observations
+          .slice(Math.max(0, this.#next - 8), this.#next + 1)
+          .map(
+            (x) =>
+              `${new Date(x.at).toISOString()} ${x.event} ${x.pod} rv=${x.resourceVersion} labelled=[${x.labelled.join(",")}]`,
+          );
+        v.before.push(
+          `hijacks asked: [${[...this.#asked.keys()].join(",")}], open: [${[...this.#open.keys()].join(",")}]`,
+        );
+      }
     }
     this.#late_(now);
   }

@@ -319,6 +319,8 @@ async function main(): Promise<number> {
     `${String(MINUTES)} min of churn over ${String(GROUPS)} groups; fresh cluster in ${CLUSTER_DIR}`,
   );
   const loadStart = os.loadavg()[0] ?? 0;
+  // The code the operator runs is what the tree holds when it starts.
+  const podiumCommit = commit();
 
   cluster("down");
   rmSync(CLUSTER_DIR, { recursive: true, force: true });
@@ -342,6 +344,8 @@ async function main(): Promise<number> {
       `--kubeconfig=${operatorKubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
       `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
+      // SOAK_LOG_LEVEL=debug keeps every decision, to explain a violation.
+      `--log-level=${process.env.SOAK_LOG_LEVEL ?? "info"}`,
     ],
     {
       cwd: root,
@@ -709,7 +713,7 @@ async function main(): Promise<number> {
       os: `${os.type()} ${os.release()} ${os.arch()}`,
       node: process.versions.node,
       kubernetes,
-      podiumCommit: commit(),
+      podiumCommit,
       loadAverage: { start: loadStart, end: loadEnd },
     },
     ops,
@@ -719,6 +723,7 @@ async function main(): Promise<number> {
     violationDetails: violations
       .slice(0, 20)
       .map((v) => `${new Date(v.at).toISOString()} ${v.what}`),
+    violationContext: violations.slice(0, 20).map((v) => v.before ?? []),
     convergence: { ok: converged, seconds: convergeSeconds, detail: convergeDetail },
     hijacks: {
       seen: reverts.length,

@@ -24,8 +24,12 @@ export class LeaderJudge {
   /** Observations judged so far (the recorder only appends). */
   #next = 0;
   #previous: readonly string[] = [];
-  /** Hijacks asked for and not yet seen in the stream: pod → when it was asked. */
-  readonly #asked = new Map<string, number>();
+  /**
+   * Hijacks asked for and not yet seen in the stream: pod → when each was
+   * asked. A list, because the same pod can be hijacked twice before the
+   * stream event of the first is judged (judging runs at each sample).
+   */
+  readonly #asked = new Map<string, number[]>();
   /** Hijacked pods that carry the label now: pod → when the stream showed it. */
   readonly #open = new Map<string, number>();
   /** Hijacks already reported as not reverted, so each counts once. */
@@ -38,7 +42,7 @@ export class LeaderJudge {
 
   /** Call just before sending the patch that labels `pod` by hand. */
   hijacking(pod: string, at: number): void {
-    this.#asked.set(pod, at);
+    this.#asked.set(pod, [...(this.#asked.get(pod) ?? []), at]);
   }
 
   /** Judges the observations that arrived since the last call; `now` bounds open hijacks. */
@@ -71,15 +75,17 @@ export class LeaderJudge {
 
   #judge(o: LabelObservation): void {
     const before = new Set(this.#previous);
-    const asked = this.#asked.get(o.pod);
+    const asked = this.#asked.get(o.pod) ?? [];
     if (
-      asked !== undefined &&
       o.event !== "delete" &&
       o.labelled.includes(o.pod) &&
       !before.has(o.pod) &&
-      o.at >= asked
+      asked.some((t) => o.at >= t)
     ) {
-      this.#asked.delete(o.pod);
+      // This label explains every hijack of the pod asked before it arrived.
+      const later = asked.filter((t) => t > o.at);
+      if (later.length > 0) this.#asked.set(o.pod, later);
+      else this.#asked.delete(o.pod);
       this.#open.set(o.pod, o.at);
     }
     for (const [pod, since] of [...this.#open]) {
@@ -89,8 +95,10 @@ export class LeaderJudge {
       }
     }
     // A hijack that never shows (the pod had just become the leader) is dropped after a while.
-    for (const [pod, at] of this.#asked) {
-      if (o.at - at > HIJACK_REVERT_MS) this.#asked.delete(pod);
+    for (const [pod, times] of this.#asked) {
+      const live = times.filter((t) => o.at - t <= HIJACK_REVERT_MS);
+      if (live.length > 0) this.#asked.set(pod, live);
+      else this.#asked.delete(pod);
     }
     this.#late_(o.at);
     const counted = o.labelled.filter((p) => !this.#open.has(p));

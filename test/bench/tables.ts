@@ -52,6 +52,12 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
         "EndpointSlice update, or never moved). `≠ 1 ready`: the same from the first event " +
         "with other than exactly one ready endpoint (none, or two at once) to the next with " +
         "exactly one. `rollout`: from the template patch to the Deployment fully rolled out.",
+      "A stretch of about 1 s is kube-controller-manager's EndpointSlice controller, not " +
+        "podium: when the new leader's label arrives before the controller's cache has seen its " +
+        "own update for the old leader's removal, it logs \"EndpointSlice informer cache is out " +
+        'of date" and retries after its 1 s backoff; during a rollout no later pod event ' +
+        "cuts that wait short. Waiting for the EndpointSlices before labelling the new leader " +
+        "(DESIGN.md's verified cutover, a later capability) would avoid it.",
     ],
   };
 }

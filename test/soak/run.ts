@@ -55,6 +55,7 @@ import { seededRandom } from "../support/random.ts";
 import type { ReportInput, SoakSample } from "./analysis.ts";
 import { judge, soakMarkdown, soakSvg, warmupSeconds } from "./analysis.ts";
 import { LeaderJudge } from "./leaders.ts";
+import { series } from "../bench/apicost.ts";
 
 const CLUSTER_DIR = path.join(root, ".cluster-soak");
 const PORT_OFFSET = "23000";
@@ -242,23 +243,6 @@ function podWatch(clients: Clients, namespaces: ReadonlySet<string>): ListWatch<
 }
 
 // ------------------------------------------------------------------ metrics
-
-/** Every series `name` of a /metrics body with its labels. */
-function series(text: string, name: string): { labels: Map<string, string>; value: number }[] {
-  const out: { labels: Map<string, string>; value: number }[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (match?.[1] !== name) continue;
-    const labels = new Map(
-      [...(match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(
-        (m) => [m[1] ?? "", m[2] ?? ""] as const,
-      ),
-    );
-    out.push({ labels, value: Number(match[3]) });
-  }
-  return out;
-}
 
 function sumBy(text: string, name: string, label: string): Record<string, number> {
   const out: Record<string, number> = {};

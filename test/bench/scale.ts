@@ -100,12 +100,13 @@ export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
 }
 
 /** One sample of a process, from /proc. */
-interface ProcSample {
+export interface ProcSample {
   rssMiB: number;
   cpuSeconds: number;
 }
 
-function procSample(pid: number | undefined): ProcSample | undefined {
+/** RSS and CPU time of a process, from /proc; undefined when it is gone. */
+export function procSample(pid: number | undefined): ProcSample | undefined {
   if (pid === undefined) return undefined;
   try {
     const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");

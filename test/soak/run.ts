@@ -56,6 +56,7 @@ import type { ReportInput, SoakSample } from "./analysis.ts";
 import { judge, soakMarkdown, soakSvg, warmupSeconds } from "./analysis.ts";
 import { LeaderJudge } from "./leaders.ts";
 import { series } from "../bench/apicost.ts";
+import { procSample } from "../bench/scale.ts";
 
 const CLUSTER_DIR = path.join(root, ".cluster-soak");
 const PORT_OFFSET = "23000";
@@ -69,7 +70,6 @@ const OP_TIMEOUT_MS = 15_000;
 const CONVERGE_TIMEOUT_MS = 180_000;
 const BARE_PODS = 3;
 const REPLICAS = 3;
-const CLK_TCK = 100;
 
 function numEnv(name: string, fallback: number, min: number, max: number): number {
   const v = process.env[name];
@@ -265,17 +265,10 @@ async function scrape(port: number): Promise<string | undefined> {
 }
 
 function procStatus(pid: number): { rssMiB: number; cpuSeconds: number; fds: number } | undefined {
+  const sample = procSample(pid);
+  if (sample === undefined) return undefined;
   try {
-    const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
-    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
-    // After "(comm) ": utime is field 14, stime 15 (indexes 11 and 12 of the rest).
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return {
-      rssMiB: Number(rss?.[1] ?? 0) / 1024,
-      cpuSeconds: (Number(rest[11]) + Number(rest[12])) / CLK_TCK,
-      fds: readdirSync(`/proc/${String(pid)}/fd`).length,
-    };
+    return { ...sample, fds: readdirSync(`/proc/${String(pid)}/fd`).length };
   } catch {
     return undefined;
   }

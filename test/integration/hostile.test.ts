@@ -61,6 +61,20 @@ interface Watched {
   exitCode: () => number | null | undefined;
 }
 
+/** Starts an independent label recorder per app (selector app=<app>) into `into`. */
+async function startRecorders(
+  clients: Clients,
+  namespace: string,
+  apps: readonly string[],
+  into: Map<string, LeaderLabelRecorder>,
+): Promise<void> {
+  for (const app of apps) {
+    const r = new LeaderLabelRecorder(clients, namespace, `app=${app}`);
+    await r.start();
+    into.set(app, r);
+  }
+}
+
 async function start(kubeconfig: string, namespaces: string[]): Promise<Watched> {
   const op = await startOperator(kubeconfig, {
     args: namespaces.map((ns) => `--namespace=${ns}`),
@@ -477,11 +491,7 @@ describe("garbage in a Managed group's Lease", () => {
   beforeAll(async () => {
     clients = connect(inject("kubeconfig"));
     ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "hx-lease"));
-    for (const app of ["lg", "le", "lh", "lx"]) {
-      const r = new LeaderLabelRecorder(clients, namespace, `app=${app}`);
-      await r.start();
-      recorders.set(app, r);
-    }
+    await startRecorders(clients, namespace, ["lg", "le", "lh", "lx"], recorders);
     w = await start(inject("operatorKubeconfig"), [namespace]);
   });
   afterAll(async () => {
@@ -761,11 +771,7 @@ describe("malformed annotations, groups fighting over pods, pods that label them
   beforeAll(async () => {
     clients = connect(inject("kubeconfig"));
     ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "hx-misc"));
-    for (const app of ["prio", "fight", "self"]) {
-      const r = new LeaderLabelRecorder(clients, namespace, `app=${app}`);
-      await r.start();
-      recorders.set(app, r);
-    }
+    await startRecorders(clients, namespace, ["prio", "fight", "self"], recorders);
     w = await start(inject("operatorKubeconfig"), [namespace]);
   });
   afterAll(async () => {

@@ -1,3 +1,5 @@
+import type { Machine } from "../bench/report.ts";
+
 // The soak's judgement and output, with no I/O: the least-squares slopes and
 // the "flat" / "growing" verdicts, the Markdown report and a hand-written SVG
 // chart of the operator's memory and file descriptors over time.
@@ -216,16 +218,7 @@ export interface ReportInput {
   bareGroups: number;
   churnSeconds: number;
   warmupSeconds: number;
-  machine: {
-    cpus: number;
-    cpuModel: string;
-    memoryGiB: number;
-    os: string;
-    node: string;
-    kubernetes: string;
-    podiumCommit: string;
-    loadAverage: { start: number; end: number };
-  };
+  machine: Machine & { loadAverage: { start: number; end: number } };
   ops: Record<string, { ok: number; skipped: number; failed: number }>;
   figures: MetricFigure[];
   samples: readonly SoakSample[];

@@ -1,3 +1,5 @@
+import type { ElectionGroup, ElectionGroupSpec } from "./types.ts";
+
 /**
  * Defaults and bounds of the ElectionGroup spec, in one place so that the schema (which the API
  * server applies), the validator and any code that needs "the default lease" agree.
@@ -33,3 +35,11 @@ export const MAX_MATCH_EXPRESSION_VALUES = 64;
 /** status.history keeps the newest transitions only. */
 export const MAX_HISTORY = 10;
 export const MAX_CONDITIONS = 16;
+
+/** The name of the group's Lease: spec.lease.name, else the group's own name. */
+export function leaseName(group: {
+  metadata: Pick<ElectionGroup["metadata"], "name">;
+  spec: { lease: Pick<ElectionGroupSpec["lease"], "name"> };
+}): string {
+  return group.spec.lease.name ?? group.metadata.name;
+}

@@ -16,7 +16,7 @@ import {
   specSchema,
 } from "./schema.ts";
 import type { JSONSchemaProps } from "./schema.ts";
-import type { ElectionGroup, ElectionGroupSpec } from "./types.ts";
+import type { ElectionGroupSpec } from "./types.ts";
 
 /** One problem of a spec; `field` is the Kubernetes path, e.g. `spec.lease.renewDeadlineSeconds`. */
 export interface FieldError {
@@ -72,14 +72,6 @@ const BLOCKING_KEYWORDS = new Set([
 ]);
 const RULES_NOT_CHECKED =
   "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
-
-/** The name of the group's Lease: spec.lease.name, else the group's own name. */
-export function leaseName(group: {
-  metadata: Pick<ElectionGroup["metadata"], "name">;
-  spec: { lease: Pick<ElectionGroupSpec["lease"], "name"> };
-}): string {
-  return group.spec.lease.name ?? group.metadata.name;
-}
 
 // ---------------------------------------------------------------------------------------------
 // CEL rules in TypeScript. Keys are the rules' exact text in schema.ts, so a rule edited there

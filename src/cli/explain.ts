@@ -5,8 +5,13 @@
  * Every rule comes from src/election (isCandidate, rankNextHolders,
  * decideManaged, ...); this module only says which of them applied.
  */
+import {
+  DEFAULT_LEADER_LABEL_KEY,
+  DEFAULT_LEADER_LABEL_VALUE,
+  leaseName,
+} from "../api/defaults.ts";
 import type { FieldError } from "../api/validate.ts";
-import { leaseName, validateSpec } from "../api/validate.ts";
+import { validateSpec } from "../api/validate.ts";
 import type {
   Condition,
   ElectionGroup,
@@ -16,25 +21,26 @@ import type {
   TransitionRecord,
 } from "../api/types.ts";
 import {
-  compareGroupAge,
-  conflictingGroups,
   decideManaged,
   decideObserved,
+  gate,
+  identityOf,
   isCandidate,
   matchesSelector,
   newestRevision,
-  ownsConflict,
   parsePriority,
   rankNextHolders,
   selectorToString,
 } from "../election/index.ts";
 import { decidingRule as coreDecidingRule } from "../election/index.ts";
-import { identityOf } from "../controller/views.ts";
-import type { GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
+import type { Blocker, GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
 import { leaseFacts, podFacts } from "./views.ts";
 import type { PodFacts } from "./views.ts";
 
-const DEFAULT_LEADER_LABEL: LeaderLabel = { key: "role", value: "leader" };
+const DEFAULT_LEADER_LABEL: LeaderLabel = {
+  key: DEFAULT_LEADER_LABEL_KEY,
+  value: DEFAULT_LEADER_LABEL_VALUE,
+};
 
 /** Why a pod is or is not a candidate (DESIGN §2: not terminating, Running, Ready). */
 export type Eligibility =
@@ -79,13 +85,6 @@ export interface PodReport {
   /** The pod ranked directly ahead of it. */
   after?: string;
 }
-
-/** What stops podium from electing in this group. */
-export type Blocker =
-  | { kind: "invalidSpec"; errors: FieldError[] }
-  | { kind: "paused" }
-  | { kind: "conflict"; olderGroups: string[]; labelKey: string }
-  | { kind: "leaseConflict"; lease: string };
 
 export interface LeaseReport {
   name: string;
@@ -197,21 +196,24 @@ export function buildReport(input: GroupInput): GroupReport {
     leaseView = { ...leaseView, observedAt: leaseView.renewTime ?? leaseView.acquireTime ?? now };
   }
 
-  const blockers: Blocker[] = [];
-  if (!spec) blockers.push({ kind: "invalidSpec", errors: reading.errors });
-  if (spec?.paused === true) blockers.push({ kind: "paused" });
-  if (spec && input.siblings) {
-    const older = olderRivals(group, spec, input.siblings, facts);
-    if (older.length > 0) {
-      blockers.push({ kind: "conflict", olderGroups: older, labelKey: spec.leaderLabel.key });
-    }
-  } else if (status.conditions?.some((c) => c.type === "Conflict" && c.status === "True")) {
-    blockers.push({ kind: "conflict", olderGroups: [], labelKey: leaderLabel.key });
-  }
   const owners = leaseRead?.cached.ownerUIDs ?? [];
   const ownedByGroup = owners.includes(group.metadata.uid);
-  if (mode === "Managed" && owners.length > 0 && !ownedByGroup) {
-    blockers.push({ kind: "leaseConflict", lease });
+  const others = spec && input.siblings ? siblingIdentities(group, input.siblings) : undefined;
+  // The operator's own gate, over what the plugin read.
+  const blockers: Blocker[] = gate({
+    group,
+    validation: spec ? { ok: true, spec } : { ok: false, errors: reading.errors },
+    pods: facts.map((f) => ({ name: f.cached.name, labels: f.cached.labels })),
+    others,
+    leaseOwnerUIDs: leaseRead?.cached.ownerUIDs,
+  }).blockers;
+  // Without the right to list groups, the conflict is known only from status.
+  const conflictInStatus = status.conditions?.some(
+    (c) => c.type === "Conflict" && c.status === "True",
+  );
+  if (spec && others === undefined && conflictInStatus === true) {
+    const at = blockers[0]?.kind === "paused" ? 1 : 0;
+    blockers.splice(at, 0, { kind: "conflict", olderGroups: [], labelKey: leaderLabel.key });
   }
 
   const holder = status.holder ?? "";
@@ -366,26 +368,18 @@ export function decidingRule(
   }
 }
 
-/** The older groups that claim some of this group's pods with the same label key. */
-function olderRivals(
+/** The other live groups with a valid spec, as conflict detection sees them. */
+function siblingIdentities(
   group: ElectionGroup,
-  spec: ElectionGroupSpec,
   siblings: readonly ElectionGroup[],
-  pods: readonly PodFacts[],
-): string[] {
-  const me = identityOf(group, spec);
-  const others: GroupIdentity[] = [];
-  for (const g of siblings) {
+): GroupIdentity[] {
+  return siblings.flatMap((g) => {
     if (g.metadata.uid === group.metadata.uid || g.metadata.deletionTimestamp !== undefined) {
-      continue;
+      return [];
     }
     const r = readSpec(g);
-    if (r.spec) others.push(identityOf(g, r.spec));
-  }
-  const labelled = pods.map((p) => ({ name: p.cached.name, labels: p.cached.labels }));
-  const rivals = conflictingGroups(me, others, labelled);
-  if (ownsConflict(me, rivals)) return [];
-  return rivals.filter((r) => compareGroupAge(r, me) < 0).map((r) => r.name);
+    return r.spec ? [identityOf(g, r.spec)] : [];
+  });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -4,9 +4,11 @@
  * (toCachedPod, toCachedLease, toPodView, toLeaseView).
  */
 import type { LeaderLabel } from "../api/types.ts";
-import { toCachedLease, toCachedPod } from "../controller/cached.ts";
-import type { CachedLease, CachedPod } from "../controller/cached.ts";
-import { toLeaseView, toPodView } from "../controller/views.ts";
+import { toCachedLease } from "../sources/leases.ts";
+import type { CachedLease } from "../sources/leases.ts";
+import { toCachedPod } from "../sources/pods.ts";
+import type { CachedPod } from "../sources/pods.ts";
+import { toLeaseView, toPodView } from "../sources/views.ts";
 import type { LeaseView, PodView } from "../election/index.ts";
 
 /** A pod reduced as podium's cache keeps it, plus its labels for the selector. */

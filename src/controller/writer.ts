@@ -16,7 +16,7 @@ import {
   VERSION,
 } from "../api/constants.ts";
 import type { ElectionGroup, ElectionGroupStatus, LeaderLabel } from "../api/types.ts";
-import type { PodRef } from "../election/types.ts";
+import type { LeaseRecord, PodRef } from "../election/index.ts";
 import { callOptions } from "../kube/client.ts";
 import type { ClientFactory } from "../kube/client.ts";
 import { toMicroTime } from "../kube/microtime.ts";
@@ -28,16 +28,6 @@ export type WriteOutcome = "ok" | "gone" | "conflict";
 export interface WriteResult {
   outcome: WriteOutcome;
   resourceVersion?: string;
-}
-
-/** The Lease record podium writes for a Managed group. */
-export interface LeaseRecord {
-  holder: string;
-  holderUID: string | undefined;
-  durationSeconds: number;
-  transitions: number;
-  acquireTime: number;
-  renewTime: number;
 }
 
 /**

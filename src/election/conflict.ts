@@ -1,4 +1,4 @@
-import type { LabelSelector } from "../api/types.ts";
+import type { ElectionGroup, ElectionGroupSpec, LabelSelector } from "../api/types.ts";
 import { matchesSelector } from "./selector.ts";
 
 /** The little of an ElectionGroup that conflict detection needs. */
@@ -10,6 +10,18 @@ export interface GroupIdentity {
   createdAt: number;
   selector: LabelSelector;
   leaderLabelKey: string;
+}
+
+/** Returns what conflict detection needs of `group`, whose validated spec is `spec`. */
+export function identityOf(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
+  return {
+    namespace: group.metadata.namespace,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
+    selector: spec.selector,
+    leaderLabelKey: spec.leaderLabel.key,
+  };
 }
 
 /** A pod's name and labels. */

@@ -1,18 +1,35 @@
 /** The pure election core: decisions as values, no I/O. */
 export { isCandidate, parsePriority } from "./candidates.ts";
-export { compareGroupAge, conflictingGroups, ownsConflict } from "./conflict.ts";
+export { labelsToRemoveOnDelete } from "./cleanup.ts";
+export { compareGroupAge, conflictingGroups, identityOf, ownsConflict } from "./conflict.ts";
 export type { GroupIdentity, LabelledPod } from "./conflict.ts";
+export { blockerMessage, gate } from "./gate.ts";
+export type { Blocker, Gate, GateInput } from "./gate.ts";
 export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from "./lease.ts";
+export { leaseRecord } from "./lease-record.ts";
+export type { LeaseRecord } from "./lease-record.ts";
 export { decideManaged } from "./managed.ts";
 export { decideObserved } from "./observed.ts";
 export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext, RankRuleName } from "./order.ts";
+export { plan, planManaged, planObserved } from "./plan.ts";
+export type { LabelRemoval, Plan, PlanInput } from "./plan.ts";
 export {
   isEmptySelector,
   isWellFormedSelector,
   matchesSelector,
   selectorToString,
 } from "./selector.ts";
+export {
+  fillRefusal,
+  fillStatus,
+  getCondition,
+  HISTORY_LIMIT,
+  pushHistory,
+  sameStatus,
+  setCondition,
+} from "./status.ts";
+export type { ConditionState, StatusSummary } from "./status.ts";
 export type {
   LeaseView,
   LeaseWrite,
@@ -22,4 +39,5 @@ export type {
   ObservedInput,
   PodRef,
   PodView,
+  Transition,
 } from "./types.ts";

@@ -60,6 +60,15 @@ export interface ManagedInput {
   now: number;
 }
 
+/** A change of leadership: from and to are pod names, "" for leaderless. */
+export interface Transition {
+  from: string;
+  to: string;
+  reason: TransitionReason;
+  /** The epoch after the transition. */
+  epoch: number;
+}
+
 /** A pod named together with the uid that every write to it is tied to. */
 export interface PodRef {
   name: string;
@@ -87,13 +96,7 @@ export interface ManagedDecision {
   /** The holder once the step is carried out; undefined when leaderless. */
   holder: PodRef | undefined;
   /** Set when leadership changes (including to or from leaderless). */
-  transition?: {
-    from: string;
-    to: string;
-    reason: TransitionReason;
-    /** The epoch after the transition. */
-    epoch: number;
-  };
+  transition?: Transition;
   /** Pods whose leader label must be removed (old holder and strays). */
   removeLabel: PodRef[];
   lease: LeaseWrite;
@@ -122,7 +125,7 @@ export interface ObservedDecision {
   /** The pod that must carry the label, undefined when none may. */
   holder: PodRef | undefined;
   /** Set when the labelled holder changes (to or from none). */
-  transition?: { from: string; to: string; reason: TransitionReason; epoch: number };
+  transition?: Transition;
   removeLabel: PodRef[];
   addLabel?: PodRef & { epoch: number };
   candidates: number;

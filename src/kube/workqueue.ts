@@ -37,6 +37,8 @@ export class WorkQueue {
   readonly #metrics: QueueMetrics | undefined;
   readonly #labels: { name: string; controller: string };
 
+  /** When the change behind each pending key was first seen, for keys added with one. */
+  readonly #detectedAt = new Map<string, number>();
   /** Keys waiting for a worker, in order; each is also in `#dirty`. */
   #queue: string[] = [];
   /** Keys that need processing: queued, or re-added while being processed. */
@@ -72,9 +74,19 @@ export class WorkQueue {
     }
   }
 
-  /** Queues `key` unless it is already queued; a no-op after shutdown. */
-  add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
+  /**
+   * Queues `key` unless it is already queued; a no-op after shutdown.
+   * `detectedAt` is when the change that asks for it was first seen: the
+   * queued item keeps the earliest such time until a worker takes it (see
+   * {@link takeDetectedAt}), so a duration measured from it includes the
+   * time spent waiting in the queue.
+   */
+  add(key: string, detectedAt?: number): void {
+    if (this.#shuttingDown) return;
+    if (detectedAt !== undefined && !this.#detectedAt.has(key)) {
+      this.#detectedAt.set(key, detectedAt);
+    }
+    if (this.#dirty.has(key)) return;
     this.#metrics?.adds.inc(this.#labels);
     this.#dirty.add(key);
     // A key being processed is queued again by `done`.
@@ -130,6 +142,17 @@ export class WorkQueue {
     const key = this.#take();
     if (key !== undefined) return Promise.resolve(key);
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /**
+   * Returns and forgets when the change behind `key` was first seen, for a
+   * worker that just took `key`; a change seen from now on starts a new
+   * detection time for the key's next round.
+   */
+  takeDetectedAt(key: string): number | undefined {
+    const at = this.#detectedAt.get(key);
+    this.#detectedAt.delete(key);
+    return at;
   }
 
   /** Marks `key` as no longer being processed; queues it again if it was re-added meanwhile. */
@@ -286,7 +309,15 @@ export class TerminalError extends Error {
   }
 }
 
-export type Handler = (key: string, signal: AbortSignal) => Promise<Result>;
+/**
+ * Processes one key. `detectedAt` is when the change that queued it was
+ * first seen, undefined for a requeue, a retry or a resync.
+ */
+export type Handler = (
+  key: string,
+  signal: AbortSignal,
+  detectedAt: number | undefined,
+) => Promise<Result>;
 
 export interface RunWorkersOptions {
   /** The `controller` label of the `controller_runtime_*` metrics; defaults to the queue's. */
@@ -329,10 +360,11 @@ export async function runWorkers(
 
   const processOne = async (key: string): Promise<void> => {
     const startedAt = clock.now();
+    const detectedAt = queue.takeDetectedAt(key);
     metrics?.active.inc(labels);
     let result: ReconcileResult;
     try {
-      const { requeueAfterMs } = await handler(key, signal);
+      const { requeueAfterMs } = await handler(key, signal, detectedAt);
       queue.forget(key);
       if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
         queue.addAfter(key, requeueAfterMs);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { leaseName, validateSpec } from "../../../src/api/validate.ts";
+import { leaseName } from "../../../src/api/defaults.ts";
+import { validateSpec } from "../../../src/api/validate.ts";
 import type { FieldError } from "../../../src/api/validate.ts";
 
 const base = { selector: { matchLabels: { app: "web" } } };

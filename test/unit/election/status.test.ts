@@ -6,7 +6,7 @@ import {
   pushHistory,
   sameStatus,
   setCondition,
-} from "../../../src/controller/status.ts";
+} from "../../../src/election/status.ts";
 
 describe("setCondition", () => {
   const ready = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { toCachedLease, toCachedPod } from "../../../src/controller/cached.ts";
+import { toCachedLease } from "../../../src/sources/leases.ts";
+import { toCachedPod } from "../../../src/sources/pods.ts";
 
 const pod = {
   metadata: {

@@ -1,4 +1,6 @@
 import type { Condition, ElectionGroupStatus, TransitionRecord } from "../api/types.ts";
+import { blockerMessage } from "./gate.ts";
+import type { Blocker } from "./gate.ts";
 
 /** How many transitions status.history keeps, newest first. */
 export const HISTORY_LIMIT = 10;
@@ -145,5 +147,37 @@ export function fillStatus(
     { type: "Ready", observedGeneration, ...summary.ready },
     nowIso,
   );
+  status.observedGeneration = observedGeneration;
+}
+
+/**
+ * Writes into `status` why a refused group touches nothing: an invalid spec
+ * (Ready=False, InvalidSpec, the fields named) or a conflict it lost to older
+ * groups (Conflict=True and Ready=False, both with reason Conflict).
+ */
+export function fillRefusal(
+  status: ElectionGroupStatus,
+  blocker: Extract<Blocker, { kind: "invalidSpec" | "conflict" }>,
+  generation: number,
+  nowIso: string,
+): void {
+  const message = blockerMessage(blocker);
+  const observedGeneration = generation;
+  if (blocker.kind === "invalidSpec") {
+    status.conditions = setCondition(
+      status.conditions,
+      { type: "Ready", status: "False", reason: "InvalidSpec", message, observedGeneration },
+      nowIso,
+    );
+  } else {
+    for (const type of ["Conflict", "Ready"] as const) {
+      const state = type === "Conflict" ? "True" : "False";
+      status.conditions = setCondition(
+        status.conditions,
+        { type, status: state, reason: "Conflict", message, observedGeneration },
+        nowIso,
+      );
+    }
+  }
   status.observedGeneration = observedGeneration;
 }

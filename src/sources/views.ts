@@ -1,6 +1,7 @@
-import type { ElectionGroup, ElectionGroupSpec, LeaderLabel } from "../api/types.ts";
-import type { GroupIdentity, LeaseView, PodView } from "../election/index.ts";
-import type { CachedLease, CachedPod } from "./cached.ts";
+import type { LeaderLabel } from "../api/types.ts";
+import type { LeaseView, PodView } from "../election/index.ts";
+import type { CachedLease } from "./leases.ts";
+import type { CachedPod } from "./pods.ts";
 
 /**
  * The election core's view of a cached pod: for a NotReady pod, `readySince`
@@ -37,16 +38,4 @@ export function toLeaseView(lease: CachedLease): LeaseView {
   if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
   if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
   return view;
-}
-
-/** What conflict detection needs of a group. */
-export function identityOf(group: ElectionGroup, spec: ElectionGroupSpec): GroupIdentity {
-  return {
-    namespace: group.metadata.namespace,
-    name: group.metadata.name,
-    uid: group.metadata.uid,
-    createdAt: Date.parse(group.metadata.creationTimestamp) || 0,
-    selector: spec.selector,
-    leaderLabelKey: spec.leaderLabel.key,
-  };
 }

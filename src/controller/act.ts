@@ -1,0 +1,106 @@
+/**
+ * The write phases of a reconcile, in the order DESIGN §2 requires, each
+ * only after the previous one succeeded: break (no pod but the new holder
+ * may carry the label from here on), the Lease (the optimistic-concurrency
+ * point), make (the new holder gets the label and its epoch).
+ */
+import { EventReason } from "../api/constants.ts";
+import type { LeaderLabel } from "../api/types.ts";
+import type { Plan } from "../election/index.ts";
+import type { EventRecorder } from "../observability/events.ts";
+import type { CachedLease } from "../sources/leases.ts";
+import type { Loaded } from "./load.ts";
+import type { OwnWrites } from "./own-writes.ts";
+import { subjectOf } from "./report.ts";
+import type { WriteOutcome, Writer } from "./writer.ts";
+
+/** What the write phases need. */
+export interface ActDeps {
+  writer: Writer;
+  ownWrites: OwnWrites;
+  recorder: EventRecorder;
+}
+
+/**
+ * Break: removes the leader label from every pod the plan names. A pod that
+ * is already gone needs nothing more; a stray whose label came off is
+ * reported with an Event. Returns whether anything was written.
+ */
+export async function breakLabels(
+  deps: ActDeps,
+  loaded: Loaded,
+  plan: Plan,
+  label: LeaderLabel,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const { namespace } = loaded.group.metadata;
+  let wrote = false;
+  for (const pod of plan.removeLabel) {
+    const outcome = await deps.writer.removeLeaderLabel(namespace, pod, label, signal);
+    if (outcome !== "ok") continue;
+    wrote = true;
+    if (pod.strayMessage !== undefined) {
+      deps.recorder.record(
+        subjectOf(loaded.group),
+        "Warning",
+        EventReason.StrayLeaderLabelRemoved,
+        "RemoveLabel",
+        pod.strayMessage,
+      );
+    }
+  }
+  return wrote;
+}
+
+/**
+ * Lease: creates the Lease, or updates it at the resourceVersion the
+ * decision saw, so that a 409 means someone else moved first. The record is
+ * remembered before it is sent (its echo can arrive before the response) and
+ * the written Lease after (read-own-writes).
+ */
+export async function writeLease(
+  deps: ActDeps,
+  loaded: Loaded,
+  plan: Plan,
+  signal: AbortSignal,
+): Promise<WriteOutcome> {
+  if (plan.lease === undefined) return "ok";
+  const { group, lease: cached, leaseName: name } = loaded;
+  const { namespace } = group.metadata;
+  const { record, create } = plan.lease;
+  deps.ownWrites.leaseSent(namespace, name, record);
+  const result = create
+    ? await deps.writer.createLease(group, name, record, signal)
+    : await deps.writer.updateLease(namespace, name, cached?.resourceVersion ?? "", record, signal);
+  if (result.outcome === "ok" && result.resourceVersion !== undefined) {
+    const written: CachedLease = {
+      namespace,
+      name,
+      uid: cached?.uid ?? "",
+      resourceVersion: result.resourceVersion,
+      holder: record.holder,
+      transitions: record.transitions,
+      durationSeconds: record.durationSeconds,
+      renewTime: record.renewTime,
+      acquireTime: record.acquireTime,
+      observedAt: record.renewTime,
+      ownerUIDs: cached?.ownerUIDs ?? [group.metadata.uid],
+    };
+    if (record.holderUID !== undefined) written.holderUID = record.holderUID;
+    deps.ownWrites.leaseWritten(cached, written);
+  }
+  return result.outcome;
+}
+
+/** Make: labels the holder with the leader label and its epoch, tied to its uid. */
+export async function makeLabel(
+  deps: ActDeps,
+  loaded: Loaded,
+  plan: Plan,
+  label: LeaderLabel,
+  signal: AbortSignal,
+): Promise<WriteOutcome> {
+  if (plan.addLabel === undefined) return "ok";
+  const { epoch, ...pod } = plan.addLabel;
+  return deps.writer.setLeaderLabel(loaded.group.metadata.namespace, pod, label, epoch, signal);
+}

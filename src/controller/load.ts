@@ -1,0 +1,87 @@
+import type { ElectionGroup } from "../api/types.ts";
+import type { ValidationResult } from "../api/validate.ts";
+import { leaseName } from "../api/defaults.ts";
+import { identityOf } from "../election/index.ts";
+import type { GroupIdentity, LeaseView, PodView } from "../election/index.ts";
+import type { SpecValidations } from "../sources/groups.ts";
+import type { CachedLease } from "../sources/leases.ts";
+import type { CachedPod } from "../sources/pods.ts";
+import type { Store } from "../sources/store.ts";
+import { toLeaseView, toPodView } from "../sources/views.ts";
+import type { OwnWrites } from "./own-writes.ts";
+
+/** Everything one reconcile reads, from the caches and podium's own recent writes. */
+export interface Loaded {
+  /** The group, with the status podium last wrote while the cache has not caught up. */
+  group: ElectionGroup;
+  validation: ValidationResult;
+  /** The group's pods (matching its selector); empty when the spec is invalid. */
+  pods: CachedPod[];
+  /** The election core's view of `pods`, for the group's leader label. */
+  podViews: PodView[];
+  /** The other live, valid groups of the namespace that may claim some of `pods`. */
+  others: GroupIdentity[];
+  /** The name of the group's Lease; "" when the spec is invalid. */
+  leaseName: string;
+  /** The Lease, or podium's own last write to it while the cache has not caught up. */
+  lease: CachedLease | undefined;
+  leaseView: LeaseView | undefined;
+  /** The pod the Lease names, wherever it is, in the election core's view. */
+  leaseHolderPod: PodView | undefined;
+}
+
+/** What the load phase reads from. */
+export interface LoadSources {
+  store: Store;
+  ownWrites: OwnWrites;
+  validations: SpecValidations;
+}
+
+/**
+ * The load phase: reads the group `namespace/name` and everything its
+ * reconcile decides from; undefined when the group no longer exists.
+ */
+export function load(
+  { store, ownWrites, validations }: LoadSources,
+  namespace: string,
+  name: string,
+): Loaded | undefined {
+  const group = ownWrites.group(store.group(namespace, name));
+  if (group === undefined) return undefined;
+  const validation = validations.of(group);
+  if (!validation.ok) {
+    const none = { pods: [], podViews: [], others: [], leaseName: "" };
+    return {
+      group,
+      validation,
+      ...none,
+      lease: undefined,
+      leaseView: undefined,
+      leaseHolderPod: undefined,
+    };
+  }
+  const { spec } = validation;
+  const pods = store.podsFor(namespace, spec.selector);
+  const others = store.groupsSelectingAny(namespace, pods).flatMap((g) => {
+    if (g.metadata.uid === group.metadata.uid || g.metadata.deletionTimestamp !== undefined) {
+      return [];
+    }
+    const v = validations.of(g);
+    return v.ok ? [identityOf(g, v.spec)] : [];
+  });
+  const lease = leaseName({ metadata: group.metadata, spec });
+  const cachedLease = ownWrites.lease(namespace, lease, store.lease(namespace, lease));
+  const holderPod =
+    cachedLease && cachedLease.holder !== "" ? store.pod(namespace, cachedLease.holder) : undefined;
+  return {
+    group,
+    validation,
+    pods,
+    podViews: pods.map((p) => toPodView(p, spec.leaderLabel)),
+    others,
+    leaseName: lease,
+    lease: cachedLease,
+    leaseView: cachedLease && toLeaseView(cachedLease),
+    leaseHolderPod: holderPod && toPodView(holderPod, spec.leaderLabel),
+  };
+}

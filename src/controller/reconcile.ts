@@ -1,0 +1,181 @@
+import { EventReason } from "../api/constants.ts";
+import { blockerMessage, fillRefusal, fillStatus, gate, plan } from "../election/index.ts";
+import type { Blocker, Gate } from "../election/index.ts";
+import type { EventRecorder } from "../observability/events.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { OperatorMetrics } from "../observability/metrics.ts";
+import type { Result } from "../kube/workqueue.ts";
+import type { SpecValidations } from "../sources/groups.ts";
+import type { Store } from "../sources/store.ts";
+import { breakLabels, makeLabel, writeLease } from "./act.ts";
+import { ensureFinalizer, finalize } from "./finalize.ts";
+import { GroupMetrics } from "./group-metrics.ts";
+import { load } from "./load.ts";
+import type { Loaded } from "./load.ts";
+import type { OwnWrites } from "./own-writes.ts";
+import { recordOncePerGeneration, reportTransition, writeStatus } from "./report.ts";
+import type { Writer } from "./writer.ts";
+
+/** Everything a reconcile reads and writes through. */
+export interface ReconcilerDeps {
+  store: Store;
+  validations: SpecValidations;
+  ownWrites: OwnWrites;
+  writer: Writer;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  now: () => number;
+}
+
+/** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
+export interface ReconcileRequest {
+  namespace: string;
+  name: string;
+  /** Aborts the moment this replica stops leading the operator; every write takes it. */
+  signal: AbortSignal;
+  /** When the change that queued this reconcile was first seen (fail-over durations count from it). */
+  detectedAt: number;
+  log: Logger;
+}
+
+/** A 409 means the cache is behind a write; its watch event is on the way. */
+const CONFLICT_RETRY_MS = 250;
+
+/**
+ * Reconciles ElectionGroups as a short list of phases:
+ * load → gate → finalizer → decide → break → lease → make → report.
+ * The decision ({@link plan}) is complete and pure; the phases here only
+ * read, ask and write, in that order, each write only after the previous one
+ * succeeded.
+ */
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  readonly #groupMetrics: GroupMetrics;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+    this.#groupMetrics = new GroupMetrics(deps.metrics);
+  }
+
+  async reconcile(req: ReconcileRequest): Promise<Result> {
+    const deps = this.#deps;
+    const { namespace, name, signal, log } = req;
+
+    // load
+    const loaded = load(deps, namespace, name);
+    if (loaded === undefined) {
+      this.#groupMetrics.forget(namespace, name);
+      deps.ownWrites.forgetGroup(namespace, name);
+      return {};
+    }
+    const { group } = loaded;
+
+    // gate
+    const verdict = gateOf(loaded);
+    if (group.metadata.deletionTimestamp !== undefined) {
+      if (!(await finalize(deps, loaded, verdict, signal, log))) {
+        return { requeueAfterMs: CONFLICT_RETRY_MS };
+      }
+      this.#groupMetrics.forget(namespace, name);
+      return {};
+    }
+    const spec = verdict.spec;
+    const refusal = verdict.blockers.find(
+      (b): b is Extract<Blocker, { kind: "invalidSpec" | "conflict" }> =>
+        b.kind === "invalidSpec" || b.kind === "conflict",
+    );
+    if (verdict.verdict === "refuse" || spec === undefined) {
+      if (refusal !== undefined) await this.#refuse(loaded, refusal, req);
+      return {};
+    }
+
+    // finalizer
+    if (!(await ensureFinalizer(deps, group, signal))) return { requeueAfterMs: CONFLICT_RETRY_MS };
+
+    // decide
+    const leaseConflict = verdict.blockers.find((b) => b.kind === "leaseConflict");
+    if (leaseConflict !== undefined) {
+      recordOncePerGeneration(
+        deps.recorder,
+        group,
+        EventReason.LeaseConflict,
+        blockerMessage(leaseConflict),
+      );
+    }
+    const next = plan({
+      spec,
+      pods: loaded.podViews,
+      lease: loaded.leaseView,
+      leaseHolderPod: loaded.leaseHolderPod,
+      leaseName: loaded.leaseName,
+      previousHolder: group.status?.holder ?? "",
+      blockers: verdict.blockers,
+      outranked: verdict.outranked,
+      now: deps.now(),
+    });
+
+    // break
+    const broke = await breakLabels(deps, loaded, next, spec.leaderLabel, signal);
+    // lease
+    const leaseOutcome = await writeLease(deps, loaded, next, signal);
+    if (leaseOutcome !== "ok") {
+      log.debug({ lease: loaded.leaseName, outcome: leaseOutcome }, "lease write lost a race");
+      return { requeueAfterMs: CONFLICT_RETRY_MS };
+    }
+    // make
+    const made = await makeLabel(deps, loaded, next, spec.leaderLabel, signal);
+    if (made !== "ok") {
+      log.info({ pod: next.addLabel?.name, outcome: made }, "new holder vanished before labelling");
+      // Managed decides again at once (another candidate may lead); Observed
+      // waits for the pods' own Lease to move.
+      return { requeueAfterMs: spec.mode === "Observed" ? CONFLICT_RETRY_MS : 0 };
+    }
+    const labelledAt = deps.now();
+
+    // report
+    const durationMs = labelledAt - req.detectedAt;
+    const { transition } = next;
+    if (transition) {
+      this.#groupMetrics.leader(namespace, name, transition.to);
+      reportTransition(deps, group, transition, durationMs, log);
+    } else if (broke || next.lease !== undefined || next.addLabel !== undefined) {
+      log.debug({ plan: next }, "repaired labels or renewed the lease");
+    }
+    await writeStatus(deps, group, signal, (s, nowIso) => {
+      fillStatus(s, { ...next.summary, durationMs }, group.metadata.generation, nowIso);
+    });
+    const { holder, readyCandidates } = next.summary;
+    this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);
+    return next.requeueAfterMs === undefined ? {} : { requeueAfterMs: next.requeueAfterMs };
+  }
+
+  /** Reports why a refused group touches nothing: status, an Event once per generation, a log line. */
+  async #refuse(
+    loaded: Loaded,
+    refusal: Extract<Blocker, { kind: "invalidSpec" | "conflict" }>,
+    req: ReconcileRequest,
+  ): Promise<void> {
+    const { group } = loaded;
+    await writeStatus(this.#deps, group, req.signal, (s, nowIso) => {
+      fillRefusal(s, refusal, group.metadata.generation, nowIso);
+    });
+    const reason = refusal.kind === "invalidSpec" ? EventReason.InvalidSpec : EventReason.Conflict;
+    recordOncePerGeneration(this.#deps.recorder, group, reason, blockerMessage(refusal));
+    if (refusal.kind === "invalidSpec") {
+      req.log.info({ errors: refusal.errors }, "invalid spec; touching nothing");
+    } else {
+      req.log.info({ olderGroups: refusal.olderGroups }, "lost a conflict; touching nothing");
+    }
+  }
+}
+
+/** The gate over what the load phase read. */
+function gateOf(loaded: Loaded): Gate {
+  return gate({
+    group: loaded.group,
+    validation: loaded.validation,
+    pods: loaded.pods,
+    others: loaded.others,
+    leaseOwnerUIDs: loaded.lease?.ownerUIDs,
+  });
+}

@@ -1,0 +1,157 @@
+import type { ElectionGroupSpec } from "../api/types.ts";
+import type { Blocker } from "./gate.ts";
+import { leaseRecord } from "./lease-record.ts";
+import type { LeaseRecord } from "./lease-record.ts";
+import { decideManaged } from "./managed.ts";
+import { decideObserved } from "./observed.ts";
+import { managedSummary, observedSummary } from "./summary.ts";
+import type { StatusSummary } from "./status.ts";
+import type { LeaseView, PodRef, PodView, Transition } from "./types.ts";
+
+/** A pod to unlabel, and whether it is a stray: a pod that never led and carried the label anyway. */
+export interface LabelRemoval extends PodRef {
+  /** Set for a stray: the message of the StrayLeaderLabelRemoved Event once its label is gone. */
+  strayMessage?: string;
+}
+
+/**
+ * Everything a reconcile does for a group that passed the gate, as a value:
+ * the writes in the order DESIGN §2 requires (break: `removeLabel`; the Lease;
+ * make: `addLabel`), the transition they make, and what status reports. The
+ * shell carries it out step by step and never amends it.
+ */
+export interface Plan {
+  removeLabel: LabelRemoval[];
+  /** Managed: the Lease to create, or to update at the resourceVersion the decision saw. */
+  lease?: { create: boolean; record: LeaseRecord };
+  /** The holder, when it lacks the label or the right epoch annotation. */
+  addLabel?: PodRef & { epoch: number };
+  transition?: Transition;
+  /** What status reports once the writes succeeded, but for the transition's duration. */
+  summary: Omit<StatusSummary, "durationMs">;
+  /** Look at the group again after this long even if nothing changes. */
+  requeueAfterMs?: number;
+}
+
+/** What a plan is made from. */
+export interface PlanInput {
+  spec: ElectionGroupSpec;
+  /** The group's pods (matching its selector), any phase. */
+  pods: readonly PodView[];
+  /** The group's Lease, undefined when it does not exist. */
+  lease: LeaseView | undefined;
+  /**
+   * The pod the Lease names, wherever it is: it may have left the selector and
+   * still carry the label. Undefined when no pod has that name.
+   */
+  leaseHolderPod: PodView | undefined;
+  /** The name of the group's Lease. */
+  leaseName: string;
+  /** status.holder: the pod podium labelled last, "" when none. */
+  previousHolder: string;
+  /** The gate's blockers that leave the group report-only (paused, a Lease conflict). */
+  blockers: readonly Blocker[];
+  /** Newer groups that select some of the same pods and are ignored. */
+  outranked: readonly string[];
+  now: number;
+}
+
+/** Returns the plan for a group that passed the gate, by its mode. */
+export function plan(input: PlanInput): Plan {
+  return input.spec.mode === "Observed" ? planObserved(input) : planManaged(input);
+}
+
+/**
+ * Managed mode: {@link decideManaged}, plus the label rules that look beyond
+ * the group's pods, and the Lease record to write.
+ *
+ * - A holder that left the selector is no pod of the group, so the decision
+ *   cannot see its label; it loses the label so that it stops attracting the
+ *   Service's traffic.
+ * - When leadership moves, the former holder loses the label first even if
+ *   the caches do not show it labelled: podium may have labelled it a moment
+ *   ago and the watch not have delivered that yet (trusting the cache let two
+ *   pods carry the label at once; found by the chaos suite).
+ *
+ * Report-only (paused, or a Lease that is not the group's): no write, no
+ * transition, and status names the Lease's holder.
+ */
+export function planManaged(input: PlanInput): Plan {
+  const { spec, pods, lease, now } = input;
+  const decision = decideManaged({ spec, pods, lease, now });
+  const reportOnly = input.blockers.length > 0;
+  const summary = managedSummary(input, decision, reportOnly);
+  const out: Plan = { removeLabel: [], summary };
+  if (decision.requeueAfterMs !== undefined) out.requeueAfterMs = decision.requeueAfterMs;
+  if (reportOnly) return out;
+
+  const removals: PodRef[] = [...decision.removeLabel];
+  const former = input.leaseHolderPod;
+  const heldByFormer =
+    former !== undefined && (lease?.holderUID === undefined || lease.holderUID === former.uid);
+  if (
+    heldByFormer &&
+    !pods.some((p) => p.uid === former.uid) &&
+    former.leaderLabelValue === spec.leaderLabel.value
+  ) {
+    removals.push({ name: former.name, uid: former.uid });
+  }
+  if (
+    heldByFormer &&
+    decision.transition !== undefined &&
+    former.uid !== decision.holder?.uid &&
+    !removals.some((p) => p.uid === former.uid)
+  ) {
+    removals.push({ name: former.name, uid: former.uid });
+  }
+  const label = `${spec.leaderLabel.key}=${spec.leaderLabel.value}`;
+  out.removeLabel = removals.map((pod) =>
+    decision.transition === undefined && pod.name !== decision.holder?.name
+      ? { ...pod, strayMessage: `removed ${label} from pod ${pod.name}, which does not lead` }
+      : pod,
+  );
+  const record = leaseRecord(spec, lease, decision.lease, now);
+  if (record !== undefined) out.lease = { create: decision.lease.kind === "create", record };
+  if (decision.addLabel) out.addLabel = decision.addLabel;
+  if (decision.transition) out.transition = decision.transition;
+  return out;
+}
+
+/**
+ * Observed mode: {@link decideObserved}; as in Managed mode, the pod podium
+ * labelled last loses the label when the holder changes, whether or not the
+ * caches show the label yet. The decision asks to be looked at again at the
+ * Lease's expiry; the plan adds a millisecond so that the Lease has expired
+ * by then. Paused: no write and no holder.
+ */
+export function planObserved(input: PlanInput): Plan {
+  const { spec, pods, lease, now, previousHolder } = input;
+  const decision = decideObserved({ spec, pods, lease, previousHolder, now });
+  const paused = input.blockers.length > 0;
+  const out: Plan = { removeLabel: [], summary: observedSummary(input, decision, paused) };
+  if (decision.requeueAfterMs !== undefined) out.requeueAfterMs = decision.requeueAfterMs + 1;
+  if (paused) return out;
+
+  const removals: PodRef[] = [...decision.removeLabel];
+  const previous = pods.find((p) => p.name === previousHolder);
+  if (
+    previous !== undefined &&
+    decision.transition !== undefined &&
+    previous.uid !== decision.holder?.uid &&
+    !removals.some((p) => p.uid === previous.uid)
+  ) {
+    removals.push({ name: previous.name, uid: previous.uid });
+  }
+  const label = `${spec.leaderLabel.key}=${spec.leaderLabel.value}`;
+  out.removeLabel = removals.map((pod) =>
+    pod.name !== previousHolder
+      ? {
+          ...pod,
+          strayMessage: `removed ${label} from pod ${pod.name}, which does not hold Lease ${input.leaseName}`,
+        }
+      : pod,
+  );
+  if (decision.addLabel) out.addLabel = decision.addLabel;
+  if (decision.transition) out.transition = decision.transition;
+  return out;
+}

@@ -1,0 +1,70 @@
+import type { ElectionGroup, LabelSelector } from "../api/types.ts";
+import { matchesSelector } from "../election/index.ts";
+import { BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
+import type { CachedLease } from "./leases.ts";
+import { BY_LABEL, BY_NAMESPACE } from "./pods.ts";
+import type { CachedPod } from "./pods.ts";
+import { keyOf } from "./source.ts";
+import type { Cache } from "./source.ts";
+
+/**
+ * What the reconciler and the sources' event routing read: the caches,
+ * through their indexes. Nothing here lists from the API server.
+ */
+export interface Store {
+  group(namespace: string, name: string): ElectionGroup | undefined;
+  /** Every cached group. */
+  groups(): ElectionGroup[];
+  /** Groups whose selector may match one of `pods` (found through an index, still to be checked). */
+  groupsSelectingAny(namespace: string, pods: readonly CachedPod[]): ElectionGroup[];
+  /** Groups that name the Lease `namespace/name`. */
+  groupsNamingLease(namespace: string, name: string): ElectionGroup[];
+  /** Pods of `namespace` matching `selector`. */
+  podsFor(namespace: string, selector: LabelSelector): CachedPod[];
+  pod(namespace: string, name: string): CachedPod | undefined;
+  lease(namespace: string, name: string): CachedLease | undefined;
+  /** Whether every cache has completed its first list. */
+  synced(): boolean;
+}
+
+/** The caches a store reads. */
+export interface Caches {
+  groups: Cache<ElectionGroup>;
+  pods: Cache<CachedPod>;
+  leases: Cache<CachedLease>;
+}
+
+/** Returns the Store over `caches`; `synced` reports whether they have all listed once. */
+export function createStore(caches: Caches, synced: () => boolean): Store {
+  const { groups, pods, leases } = caches;
+  return {
+    group: (namespace, name) => groups.get(keyOf(namespace, name)),
+    groups: () => groups.list(),
+    groupsSelectingAny: (namespace, selected) => {
+      const found = new Map<string, ElectionGroup>();
+      for (const g of groups.byIndex(BY_SELECTOR_LABEL, `${namespace}/*`)) {
+        found.set(g.metadata.uid, g);
+      }
+      for (const p of selected) {
+        for (const [k, v] of Object.entries(p.labels)) {
+          for (const g of groups.byIndex(BY_SELECTOR_LABEL, `${namespace}/${k}=${v}`)) {
+            found.set(g.metadata.uid, g);
+          }
+        }
+      }
+      return [...found.values()];
+    },
+    groupsNamingLease: (namespace, name) => groups.byIndex(BY_LEASE, keyOf(namespace, name)),
+    podsFor: (namespace, selector) => {
+      const first = Object.entries(selector.matchLabels ?? {})[0];
+      const pool =
+        first === undefined
+          ? pods.byIndex(BY_NAMESPACE, namespace)
+          : pods.byIndex(BY_LABEL, `${namespace}/${first[0]}=${first[1]}`);
+      return pool.filter((p) => matchesSelector(p.labels, selector));
+    },
+    pod: (namespace, name) => pods.get(keyOf(namespace, name)),
+    lease: (namespace, name) => leases.get(keyOf(namespace, name)),
+    synced,
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The reconcile's phases against an in-memory store and a recording writer,
+ * in the style of sample-controller's controller tests: each case asserts the
+ * exact sequence of API writes, which is what keeps DESIGN §2's order (break,
+ * Lease, make, status) and the finalizer-before-side-effects rule honest.
+ */
+import { describe, expect, it } from "vitest";
+import { T0, harness, rawGroup, rawLease, rawPod } from "./fakes.ts";
+
+describe("the reconcile", () => {
+  it("elects a first leader: finalizer, then the Lease, then the label, then status", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}, { finalizer: false }));
+    h.pods.put(rawPod("web-a"));
+    h.pods.put(rawPod("web-b"));
+
+    const result = await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "add finalizer web",
+      "create lease web holder=web-a transitions=1 owner=web",
+      "label web-a role=leader epoch=1",
+      "status holder=web-a epoch=1",
+    ]);
+    expect(h.recorder.events).toEqual(["Normal LeaderElected: pod web-a leads in epoch 1"]);
+    expect(result).toEqual({ requeueAfterMs: 10_000 });
+    const ready = h.writer.statuses[0]?.conditions?.find((c) => c.type === "Ready");
+    expect(ready).toMatchObject({ status: "True", reason: "LeaderElected" });
+  });
+
+  it("fails over: the old holder's label off, the Lease at its version, the new label, status", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "unlabel web-a role",
+      "update lease web@5 holder=web-b transitions=2",
+      "label web-b role=leader epoch=2",
+      "status holder=web-b epoch=2",
+    ]);
+    expect(h.recorder.events).toEqual([
+      "Normal LeaderElected: pod web-b leads in epoch 2 (was web-a: HolderNotReady)",
+      "Normal LeaderLost: pod web-a lost leadership: HolderNotReady",
+    ]);
+    expect(h.writer.statuses[0]?.history?.[0]).toMatchObject({
+      from: "web-a",
+      to: "web-b",
+      epoch: 2,
+      reason: "HolderNotReady",
+    });
+  });
+
+  it("labels nothing and retries when the Lease update conflicts (someone moved first)", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    h.writer.failNext("updateLease", "conflict");
+
+    const result = await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "unlabel web-a role",
+      "update lease web@5 holder=web-b transitions=2",
+    ]);
+    expect(result).toEqual({ requeueAfterMs: 250 });
+    expect(h.recorder.events).toEqual([]);
+  });
+
+  it("decides again at once when the new holder vanished before it was labelled", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    h.writer.failNext("setLeaderLabel", "gone");
+
+    const result = await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "unlabel web-a role",
+      "update lease web@5 holder=web-b transitions=2",
+      "label web-b role=leader epoch=2",
+    ]);
+    expect(result).toEqual({ requeueAfterMs: 0 });
+  });
+
+  it("writes only status while paused, naming the Lease's holder", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", { paused: true }));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["status holder=web-a epoch=1"]);
+    const ready = h.writer.statuses[0]?.conditions?.find((c) => c.type === "Ready");
+    expect(ready).toMatchObject({ status: "False", reason: "Paused" });
+  });
+
+  it("touches nothing but its status when an older group owns the pods (no finalizer either)", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("old", {}, { createdAt: T0 - 60_000 }));
+    h.groups.put(rawGroup("web", {}, { finalizer: false }));
+    h.pods.put(rawPod("web-a"));
+
+    await h.reconcile("web");
+
+    expect(h.writer.calls).toEqual(["status holder= epoch=0"]);
+    const conflict = h.writer.statuses[0]?.conditions?.find((c) => c.type === "Conflict");
+    expect(conflict).toMatchObject({ status: "True", reason: "Conflict" });
+    expect(h.recorder.events).toEqual([
+      "Warning Conflict: ElectionGroup old is older and selects the same pods with the leader label key role; this group touches nothing",
+    ]);
+  });
+
+  it("writes nothing but a status naming the field for an invalid spec", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", { lease: { durationSeconds: 0 } }, { finalizer: false }));
+    h.pods.put(rawPod("web-a"));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["status holder= epoch=0"]);
+    expect(h.recorder.events).toHaveLength(1);
+    expect(h.recorder.events[0]).toMatch(/^Warning InvalidSpec: spec\.lease\.durationSeconds/);
+  });
+
+  it("reads its own Lease writes while the watch has delivered neither of the last two", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    await h.reconcile();
+    // The pods' watch delivers the labels; the Lease's watch delivers nothing.
+    h.pods.put(rawPod("web-a", { ready: false }));
+    h.pods.put(rawPod("web-b", { labels: { role: "leader" }, epoch: 2 }));
+    h.writer.calls.length = 0;
+
+    h.clock.now += 10_000;
+    await h.reconcile();
+    h.clock.now += 10_000;
+    await h.reconcile();
+
+    // Renewals of the new holder at the versions podium's own writes produced
+    // (102, then 105): no second transition from the stale cached Lease.
+    expect(h.writer.calls).toEqual([
+      "update lease web@102 holder=web-b transitions=2",
+      "update lease web@105 holder=web-b transitions=2",
+    ]);
+  });
+
+  it("on deletion removes its leader labels, then its finalizer", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}, { deleting: true }));
+    h.pods.put(rawPod("web-a", { labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["unlabel web-a role", "remove finalizer web"]);
+  });
+
+  it("removes a stray leader label and says so with an Event", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b", { labels: { role: "leader" } }));
+    h.leases.put(rawLease("web-a", 1));
+
+    await h.reconcile();
+
+    expect(h.writer.calls[0]).toBe("unlabel web-b role");
+    expect(h.recorder.events).toEqual([
+      "Warning StrayLeaderLabelRemoved: removed role=leader from pod web-b, which does not lead",
+    ]);
+  });
+});

@@ -2,6 +2,28 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * One no-restricted-imports block per folder: `patterns` may not be imported
+ * at all, `typeOnly` only with `import type`.
+ * @param {Record<string, {message: string, patterns: string[], typeOnly?: string[]}>} rules
+ */
+function boundaries(rules) {
+  return Object.entries(rules).map(([files, { message, patterns, typeOnly = [] }]) => ({
+    files: [files],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: patterns, message },
+            ...(typeOnly.length > 0 ? [{ group: typeOnly, message, allowTypeImports: true }] : []),
+          ],
+        },
+      ],
+    },
+  }));
+}
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".tools/", ".cluster/", "coverage/"] },
   js.configs.recommended,
@@ -29,6 +51,83 @@ export default tseslint.config(
       ],
     },
   },
+  // The folders' boundaries (docs/architecture.md): election/ decides and
+  // does nothing else; api/ is the resource's shape and rules; kube/ is
+  // Kubernetes machinery with no business rules; the elector and the plugin
+  // stand apart from the operator's controller.
+  ...boundaries({
+    "src/election/**/*.ts": {
+      message:
+        "election/ is pure: it reads api/ types, constants and defaults only, and does no I/O.",
+      patterns: [
+        "node:*",
+        "@kubernetes/*",
+        "ajv",
+        "js-yaml",
+        "pino",
+        "prom-client",
+        "undici",
+        "../controller/*",
+        "../sources/*",
+        "../kube/*",
+        "../observability/*",
+        "../leaderelection/*",
+        "../cli/*",
+        "../options.ts",
+        "../main.ts",
+      ],
+      // Types of the validator's result may cross; its code (ajv) may not.
+      typeOnly: ["../api/validate.ts", "../api/schema.ts", "../api/crd.ts"],
+    },
+    "src/api/**/*.ts": {
+      message:
+        "api/ is the resource's shape and rules: no Kubernetes client, no operator machinery.",
+      patterns: [
+        "@kubernetes/*",
+        "pino",
+        "prom-client",
+        "undici",
+        "../controller/*",
+        "../sources/*",
+        "../kube/*",
+        "../election/*",
+        "../observability/*",
+        "../leaderelection/*",
+        "../cli/*",
+      ],
+    },
+    "src/kube/**/*.ts": {
+      message: "kube/ is machinery: it knows nothing of ElectionGroups or of the controller.",
+      patterns: [
+        "../controller/*",
+        "../sources/*",
+        "../election/*",
+        "../api/*",
+        "../observability/*",
+        "../leaderelection/*",
+        "../cli/*",
+      ],
+    },
+    "src/leaderelection/**/*.ts": {
+      message: "leaderelection/ is a library for any app: it may use kube/ but not the operator.",
+      patterns: [
+        "../controller/*",
+        "../sources/*",
+        "../election/*",
+        "../api/*",
+        "../observability/*",
+        "../cli/*",
+      ],
+    },
+    "src/sources/**/*.ts": {
+      message: "sources/ are the watched kinds: they never reach into the controller.",
+      patterns: ["../controller/*", "../cli/*", "../leaderelection/*"],
+    },
+    "src/cli/**/*.ts": {
+      message: "cli/ explains with the election core; it never imports the controller.",
+      patterns: ["../controller/*", "../leaderelection/*"],
+    },
+  }),
   {
     files: ["src/main.ts", "src/cli/**/*.ts", "test/**/*.ts", "hack/**/*.ts"],
     rules: { "no-restricted-syntax": "off" },

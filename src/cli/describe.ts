@@ -1,6 +1,6 @@
 /** Sentences and cells for the parts of a report; shared by status, why and switchover. */
 import type { Blocker } from "../election/index.ts";
-import type { Eligibility, GroupReport, PodReport, RankRule } from "./explain.ts";
+import type { Eligibility, GroupReport, PodReport, RankRule } from "./report.ts";
 import { isoSeconds, listing, timeAndAge } from "./format.ts";
 
 /** `NotReady since 2026-01-01T12:00:00Z (3m ago)`, `terminating`, `eligible`, ... */

@@ -10,16 +10,8 @@ import {
   DEFAULT_LEADER_LABEL_VALUE,
   leaseName,
 } from "../api/defaults.ts";
-import type { FieldError } from "../api/validate.ts";
 import { validateSpec } from "../api/validate.ts";
-import type {
-  Condition,
-  ElectionGroup,
-  ElectionGroupSpec,
-  LabelSelector,
-  LeaderLabel,
-  TransitionRecord,
-} from "../api/types.ts";
+import type { ElectionGroup, LabelSelector, LeaderLabel } from "../api/types.ts";
 import {
   decideManaged,
   decideObserved,
@@ -34,6 +26,15 @@ import {
 } from "../election/index.ts";
 import { decidingRule as coreDecidingRule } from "../election/index.ts";
 import type { Blocker, GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
+import type {
+  Eligibility,
+  GroupInput,
+  GroupReport,
+  LeaseReport,
+  PodReport,
+  RankRule,
+  SpecReading,
+} from "./report.ts";
 import { leaseFacts, podFacts } from "./views.ts";
 import type { PodFacts } from "./views.ts";
 
@@ -41,113 +42,6 @@ const DEFAULT_LEADER_LABEL: LeaderLabel = {
   key: DEFAULT_LEADER_LABEL_KEY,
   value: DEFAULT_LEADER_LABEL_VALUE,
 };
-
-/** Why a pod is or is not a candidate (DESIGN §2: not terminating, Running, Ready). */
-export type Eligibility =
-  | { kind: "eligible" }
-  | { kind: "terminating" }
-  | { kind: "notRunning"; phase: string }
-  | { kind: "notReady"; since?: number }
-  /** Not a candidate for a reason this plugin does not know how to name. */
-  | { kind: "notCandidate" };
-
-/**
- * The first rule of the next-holder order (docs/semantics.md, "Who leads
- * next") on which two candidates differ: the one that puts the first ahead.
- */
-export type RankRule =
-  | { kind: "only" }
-  | { kind: "preferredHolder" }
-  | { kind: "priority"; winner: number; loser: number }
-  | { kind: "newestRevision"; revision: string }
-  | { kind: "readyLongest"; winnerSince: number | undefined; loserSince: number | undefined }
-  | { kind: "name" };
-
-export interface PodReport {
-  name: string;
-  uid: string;
-  phase: string;
-  ready: boolean;
-  /** Ready: since when Ready; NotReady: since when NotReady (the condition's time). */
-  readySince?: number;
-  terminating: boolean;
-  priority: number;
-  revision?: string;
-  /** Carries the group's leader label (key=value). */
-  labelled: boolean;
-  /** The group's status names it as holder. */
-  holder: boolean;
-  eligibility: Eligibility;
-  /** 1-based position as next holder among the candidates (Managed mode). */
-  rank?: number;
-  /** Rank 1: the rule by which it is ahead of rank 2; rank > 1: by which `after` is ahead of it. */
-  rule?: RankRule;
-  /** The pod ranked directly ahead of it. */
-  after?: string;
-}
-
-export interface LeaseReport {
-  name: string;
-  holder: string;
-  holderUID?: string;
-  renewTime?: number;
-  acquireTime?: number;
-  durationSeconds?: number;
-  transitions: number;
-  /** Owned by this group (ownerReferences), as podium creates it in Managed mode. */
-  ownedByGroup: boolean;
-}
-
-export interface GroupReport {
-  namespace: string;
-  name: string;
-  mode: string;
-  generation: number;
-  observedGeneration?: number;
-  selector: string;
-  leaderLabel: LeaderLabel;
-  preferredHolder?: string;
-  paused: boolean;
-  notReadyToleranceSeconds: number;
-  leaseName: string;
-  /** status.holder, "" when leaderless. */
-  holder: string;
-  epoch: number;
-  candidates: number;
-  readyCandidates: number;
-  conditions: Condition[];
-  history: TransitionRecord[];
-  /** Ranked candidates first (best next holder first), then the others by name. */
-  pods: PodReport[];
-  lease?: LeaseReport;
-  /** Who leads next if the holder is lost (Managed): the best-ranked other candidate. */
-  next?: string;
-  blockers: Blocker[];
-  /** The holder podium's decision names right now ("" when none); undefined when blocked. */
-  expectedHolder?: string;
-  /** A transition podium's decision calls for now: in flight, or the operator is not running. */
-  pending?: { from: string; to: string; reason: string };
-}
-
-/** What a report is built from: the group and what the API server says about its pods. */
-export interface GroupInput {
-  group: ElectionGroup;
-  /** Pods listed with the group's selector (others are dropped). */
-  pods: readonly unknown[];
-  /** The group's Lease, undefined when it does not exist. */
-  lease: unknown;
-  /** Every group of the namespace, for conflicts; undefined when not read. */
-  siblings?: readonly ElectionGroup[];
-  now: number;
-}
-
-/** The spec with defaults when valid; else the errors and the parts podium still reads. */
-export interface SpecReading {
-  spec?: ElectionGroupSpec;
-  errors: FieldError[];
-  selector?: LabelSelector;
-  leaderLabel: LeaderLabel;
-}
 
 /** Validates a group's spec as the operator does (src/api/validate.ts). */
 export function readSpec(group: ElectionGroup): SpecReading {

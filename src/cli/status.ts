@@ -4,7 +4,7 @@ import type { OutputFormat } from "./args.ts";
 import type { PodiumApi } from "./client.ts";
 import { blockerText, conditionsCell, podWhyCell } from "./describe.ts";
 import { buildReport, readSpec } from "./explain.ts";
-import type { GroupReport } from "./explain.ts";
+import type { GroupReport } from "./report.ts";
 import { humanDuration, isoSeconds, table, timeAndAge } from "./format.ts";
 import { selectorToString } from "../election/index.ts";
 

@@ -1,7 +1,7 @@
 /** `kubectl podium switchover GROUP --to POD`: a declarative, verified hand-over. */
 import type { PodiumApi } from "./client.ts";
 import { blockerText, eligibilityText } from "./describe.ts";
-import type { GroupReport } from "./explain.ts";
+import type { GroupReport } from "./report.ts";
 import { CliError } from "./errors.ts";
 import { loadReport } from "./status.ts";
 

@@ -4,7 +4,7 @@ import { matchesSelector, selectorToString } from "../election/index.ts";
 import type { PodiumApi } from "./client.ts";
 import { blockerText, eligibilityText, podWhyCell, ruleReason } from "./describe.ts";
 import { readSpec } from "./explain.ts";
-import type { GroupReport } from "./explain.ts";
+import type { GroupReport } from "./report.ts";
 import { CliError } from "./errors.ts";
 import { listing, timeAndAge } from "./format.ts";
 import { loadReport } from "./status.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { nextHolderComparator } from "../../../src/election/index.ts";
 import type { PodView, RankContext } from "../../../src/election/index.ts";
 import { buildReport, decidingRule } from "../../../src/cli/explain.ts";
-import type { GroupInput } from "../../../src/cli/explain.ts";
+import type { GroupInput } from "../../../src/cli/report.ts";
 import { T0, group, leaderPod, rawLease, rawPod } from "./fixtures.ts";
 
 function report(input: Partial<GroupInput> & Pick<GroupInput, "pods">) {

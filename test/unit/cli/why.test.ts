@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildReport } from "../../../src/cli/explain.ts";
-import type { GroupInput } from "../../../src/cli/explain.ts";
+import type { GroupInput } from "../../../src/cli/report.ts";
 import { explainWhy, failingRequirements } from "../../../src/cli/why.ts";
 import { T0, group, leaderPod, rawLease, rawPod } from "./fixtures.ts";
 

@@ -90,6 +90,9 @@ export class RecordingRecorder implements EventRecorder {
   record(_subject: unknown, type: string, reason: string, _action: string, note: string): void {
     this.events.push(`${type} ${reason}: ${note}`);
   }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** A group as the API server sends it; finalizer on unless `finalizer: false`. */

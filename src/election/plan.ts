@@ -65,13 +65,15 @@ export function plan(input: PlanInput): Plan {
  * Managed mode: {@link decideManaged}, plus the label rules that look beyond
  * the group's pods, and the Lease record to write.
  *
- * - A holder that left the selector is no pod of the group, so the decision
- *   cannot see its label; it loses the label so that it stops attracting the
- *   Service's traffic.
- * - When leadership moves, the former holder loses the label first even if
- *   the caches do not show it labelled: podium may have labelled it a moment
- *   ago and the watch not have delivered that yet (trusting the cache let two
- *   pods carry the label at once; found by the chaos suite).
+ * When leadership moves, the former holder (the pod the Lease names, with
+ * the uid it records) loses the label first, wherever it is and even if the
+ * caches do not show it labelled:
+ * - a holder that left the selector is no pod of the group, so the decision
+ *   cannot see its label (leaving the selector is itself a transition), and
+ *   it must stop attracting the Service's traffic;
+ * - podium may have labelled it a moment ago and the watch not have
+ *   delivered that yet (trusting the cache let two pods carry the label at
+ *   once; found by the chaos suite).
  *
  * Report-only (paused, or a Lease that is not the group's): no write, no
  * transition, and status names the Lease's holder.
@@ -89,13 +91,6 @@ export function planManaged(input: PlanInput): Plan {
   const former = input.leaseHolderPod;
   const heldByFormer =
     former !== undefined && (lease?.holderUID === undefined || lease.holderUID === former.uid);
-  if (
-    heldByFormer &&
-    !pods.some((p) => p.uid === former.uid) &&
-    former.leaderLabelValue === spec.leaderLabel.value
-  ) {
-    removals.push({ name: former.name, uid: former.uid });
-  }
   if (
     heldByFormer &&
     decision.transition !== undefined &&

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { ItemExponentialRateLimiter } from "./backoff.ts";
 import { realClock } from "./clock.ts";
 import type { Clock, Timer } from "./clock.ts";
+import { heapPop, heapPush } from "./min-heap.ts";
 
 export interface WorkQueueOptions {
   /** The queue's name, the `name` label of the `workqueue_*` metrics. */
@@ -529,40 +530,4 @@ function controllerMetrics(registry: Registry): ControllerMetrics {
   };
   controllerMetricsByRegistry.set(registry, metrics);
   return metrics;
-}
-
-function heapPush(heap: { key: string; at: number }[], entry: { key: string; at: number }): void {
-  heap.push(entry);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const p = heap[parent];
-    const c = heap[i];
-    if (!p || !c || p.at <= c.at) break;
-    heap[parent] = c;
-    heap[i] = p;
-    i = parent;
-  }
-}
-
-function heapPop(heap: { key: string; at: number }[]): void {
-  const last = heap.pop();
-  if (last === undefined || heap.length === 0) return;
-  heap[0] = last;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let smallest = i;
-    const at = (k: number): number => heap[k]?.at ?? Infinity;
-    if (at(l) < at(smallest)) smallest = l;
-    if (at(r) < at(smallest)) smallest = r;
-    if (smallest === i) return;
-    const a = heap[i];
-    const b = heap[smallest];
-    if (!a || !b) return;
-    heap[i] = b;
-    heap[smallest] = a;
-    i = smallest;
-  }
 }

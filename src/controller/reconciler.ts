@@ -16,6 +16,7 @@ import type {
   ObservedDecision,
   PodRef,
 } from "../election/index.ts";
+import type { Result } from "../kube/workers.ts";
 import type { EventRecorder, EventSubject } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -24,11 +25,6 @@ import { fillStatus, getCondition, sameStatus, setCondition } from "./status.ts"
 import type { ConditionState } from "./status.ts";
 import { identityOf, toLeaseView, toPodView } from "./views.ts";
 import type { LeaseRecord, Writer } from "./writer.ts";
-
-/** What a reconcile asks of the queue: look at the group again after this long. */
-export interface Result {
-  requeueAfterMs?: number;
-}
 
 /** Read access to the controller's caches; the reconciler never lists from the API server. */
 export interface Store {

@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { realClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
+import { perRegistry } from "./metrics.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
 /**
@@ -126,13 +127,10 @@ interface ControllerMetrics {
   active: Gauge<"controller">;
 }
 
-const controllerMetricsByRegistry = new WeakMap<Registry, ControllerMetrics>();
-
-function controllerMetrics(registry: Registry): ControllerMetrics {
-  const existing = controllerMetricsByRegistry.get(registry);
-  if (existing) return existing;
+/** The `controller_runtime_*` metrics, shared by every controller on a registry. */
+const controllerMetrics = perRegistry((registry: Registry): ControllerMetrics => {
   const registers = [registry];
-  const metrics: ControllerMetrics = {
+  return {
     total: new Counter({
       name: "controller_runtime_reconcile_total",
       help: "Total number of reconciliations per controller",
@@ -176,6 +174,4 @@ function controllerMetrics(registry: Registry): ControllerMetrics {
       registers,
     }),
   };
-  controllerMetricsByRegistry.set(registry, metrics);
-  return metrics;
-}
+});

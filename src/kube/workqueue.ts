@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import { ItemExponentialRateLimiter } from "./backoff.ts";
 import { realClock } from "./clock.ts";
 import type { Clock, Timer } from "./clock.ts";
+import { perRegistry } from "./metrics.ts";
 import { heapPop, heapPush } from "./min-heap.ts";
 
 export interface WorkQueueOptions {
@@ -283,13 +284,8 @@ interface QueueMetrics {
   sources: Set<() => InFlight>;
 }
 
-// One set of metric objects per registry, shared by every queue on it: a
-// registry refuses a second metric of the same name.
-const queueMetricsByRegistry = new WeakMap<Registry, QueueMetrics>();
-
-function queueMetrics(registry: Registry): QueueMetrics {
-  const existing = queueMetricsByRegistry.get(registry);
-  if (existing) return existing;
+/** The `workqueue_*` metrics, shared by every queue on a registry. */
+const queueMetrics = perRegistry((registry: Registry): QueueMetrics => {
   const labelNames = ["name", "controller"] as const;
   const registers = [registry];
   // controller-runtime's buckets: 10 ns × 10^i, 12 buckets (up to 1000 s).
@@ -356,6 +352,5 @@ function queueMetrics(registry: Registry): QueueMetrics {
       }
     },
   });
-  queueMetricsByRegistry.set(registry, metrics);
   return metrics;
-}
+});

@@ -1,4 +1,5 @@
 import { Counter, Gauge } from "prom-client";
+import { sleep } from "../kube/clock.ts";
 import type { Clock } from "../kube/clock.ts";
 import { perRegistry, registeredMetric } from "../kube/metrics.ts";
 import type { Registry } from "prom-client";
@@ -643,25 +644,6 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === "function"
   );
-}
-
-/** Resolves after `ms` on `clock`, or early (never rejecting) when `signal` aborts. */
-function sleep(clock: LeaderElectionClock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      resolve();
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Resolves true if `promise` settles within `ms` on `clock`, else false. */

@@ -121,4 +121,3 @@ export interface SpecReading {
   selector?: LabelSelector;
   leaderLabel: LeaderLabel;
 }
-

@@ -4,7 +4,7 @@ import type { Blocker, Gate } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
-import type { Result } from "../kube/workqueue.ts";
+import type { Result } from "../kube/workers.ts";
 import type { SpecValidations } from "../sources/groups.ts";
 import type { Store } from "../sources/store.ts";
 import { breakLabels, makeLabel, writeLease } from "./act.ts";

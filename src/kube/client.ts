@@ -14,6 +14,7 @@ import type {
 } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
+import { perRegistry } from "./metrics.ts";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -114,32 +115,22 @@ interface ClientMetrics {
   latency: Histogram<"verb" | "host">;
 }
 
-function clientMetrics(registry: Registry): ClientMetrics {
-  const existing = registry.getSingleMetric("rest_client_requests_total");
-  if (existing) {
-    return {
-      requests: existing as Counter<"code" | "method" | "host">,
-      latency: registry.getSingleMetric("rest_client_request_duration_seconds") as Histogram<
-        "verb" | "host"
-      >,
-    };
-  }
-  return {
-    requests: new Counter({
-      name: "rest_client_requests_total",
-      help: "Number of HTTP requests to the API server, partitioned by status code, method, and host.",
-      labelNames: ["code", "method", "host"],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: "rest_client_request_duration_seconds",
-      help: "Request latency in seconds, by verb and host.",
-      labelNames: ["verb", "host"],
-      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
-      registers: [registry],
-    }),
-  };
-}
+/** The `rest_client_*` metrics, shared by every API client on a registry. */
+const clientMetrics = perRegistry((registry: Registry): ClientMetrics => ({
+  requests: new Counter({
+    name: "rest_client_requests_total",
+    help: "Number of HTTP requests to the API server, partitioned by status code, method, and host.",
+    labelNames: ["code", "method", "host"],
+    registers: [registry],
+  }),
+  latency: new Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: "Request latency in seconds, by verb and host.",
+    labelNames: ["verb", "host"],
+    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    registers: [registry],
+  }),
+}));
 
 /**
  * Sends requests with client-go's manners: a client-side rate limit, a

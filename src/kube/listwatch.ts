@@ -6,6 +6,7 @@ import { Backoff } from "./backoff.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import { realClock, sleep } from "./clock.ts";
 import type { Clock } from "./clock.ts";
+import { perRegistry } from "./metrics.ts";
 import { httpError, kubeFetch, startWatch } from "./watch-stream.ts";
 import type { RawObject, WatchEnd, WatchEvent, WatchStream } from "./watch-stream.ts";
 
@@ -505,15 +506,10 @@ interface ListWatchMetrics {
   objects: Gauge<"resource">;
 }
 
-// One set of metric objects per registry, shared by every cache on it: a
-// registry refuses a second metric of the same name.
-const metricsByRegistry = new WeakMap<Registry, ListWatchMetrics>();
-
-function listWatchMetrics(registry: Registry): ListWatchMetrics {
-  const existing = metricsByRegistry.get(registry);
-  if (existing) return existing;
+/** The watch and cache metrics, shared by every cache on a registry. */
+const listWatchMetrics = perRegistry((registry: Registry): ListWatchMetrics => {
   const registers = [registry];
-  const metrics: ListWatchMetrics = {
+  return {
     restarts: new Counter({
       name: "podium_watch_restarts_total",
       help: "Watches restarted, by resource and reason (closed, inactivity, expired, watch_error, list_error, resync)",
@@ -533,6 +529,4 @@ function listWatchMetrics(registry: Registry): ListWatchMetrics {
       registers,
     }),
   };
-  metricsByRegistry.set(registry, metrics);
-  return metrics;
-}
+});

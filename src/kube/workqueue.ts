@@ -1,9 +1,10 @@
 import { Counter, Gauge, Histogram, exponentialBuckets } from "prom-client";
 import type { Registry } from "prom-client";
-import type { Logger } from "pino";
 import { ItemExponentialRateLimiter } from "./backoff.ts";
 import { realClock } from "./clock.ts";
 import type { Clock, Timer } from "./clock.ts";
+import { perRegistry } from "./metrics.ts";
+import { heapPop, heapPush } from "./min-heap.ts";
 
 export interface WorkQueueOptions {
   /** The queue's name, the `name` label of the `workqueue_*` metrics. */
@@ -290,123 +291,6 @@ export class WorkQueue {
   };
 }
 
-/** What a work handler asks for besides success. */
-export interface Result {
-  /** Process the key again after this many milliseconds (and reset its backoff). */
-  requeueAfterMs?: number;
-}
-
-/**
- * Thrown by a handler for an error that retrying cannot fix (an invalid spec,
- * say): the key is not re-queued, and
- * `controller_runtime_terminal_reconcile_errors_total` counts it. A later
- * change to the object queues the key again as usual.
- */
-export class TerminalError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TerminalError";
-  }
-}
-
-/**
- * Processes one key. `detectedAt` is when the change that queued it was
- * first seen, undefined for a requeue, a retry or a resync.
- */
-export type Handler = (
-  key: string,
-  signal: AbortSignal,
-  detectedAt: number | undefined,
-) => Promise<Result>;
-
-export interface RunWorkersOptions {
-  /** The `controller` label of the `controller_runtime_*` metrics; defaults to the queue's. */
-  controller?: string;
-  /** Where the `controller_runtime_*` metrics go; none are kept without it. */
-  registry?: Registry;
-  logger?: Logger;
-  clock?: Clock;
-  /** Passed to every handler; abort it to cancel in-flight work on a hard stop. */
-  signal?: AbortSignal;
-}
-
-/**
- * Runs `concurrency` workers that take keys from `queue` and process them with
- * `handler`, applying controller-runtime's result semantics: success forgets
- * the key's backoff; `requeueAfterMs` forgets it and adds it back after that
- * delay; a thrown error adds it back rate-limited; a `TerminalError` drops it.
- * Resolves once the queue is shut down and every worker finished its last key.
- * A handler's error never escapes: it is logged and counted.
- */
-export async function runWorkers(
-  queue: WorkQueue,
-  concurrency: number,
-  handler: Handler,
-  options: RunWorkersOptions = {},
-): Promise<void> {
-  const controller = options.controller ?? queue.controller;
-  const clock = options.clock ?? realClock;
-  const signal = options.signal ?? new AbortController().signal;
-  const logger = options.logger;
-  const metrics = options.registry ? controllerMetrics(options.registry) : undefined;
-  const labels = { controller };
-  if (metrics) {
-    metrics.maxConcurrent.set(labels, concurrency);
-    metrics.active.set(labels, 0);
-    for (const result of RESULTS) metrics.total.inc({ controller, result }, 0);
-    metrics.errors.inc(labels, 0);
-    metrics.terminalErrors.inc(labels, 0);
-  }
-
-  const processOne = async (key: string): Promise<void> => {
-    const startedAt = clock.now();
-    const detectedAt = queue.takeDetectedAt(key);
-    metrics?.active.inc(labels);
-    let result: ReconcileResult;
-    try {
-      const { requeueAfterMs } = await handler(key, signal, detectedAt);
-      queue.forget(key);
-      if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
-        queue.addAfter(key, requeueAfterMs);
-        result = "requeue_after";
-      } else {
-        result = "success";
-      }
-    } catch (err) {
-      result = "error";
-      metrics?.errors.inc(labels);
-      if (err instanceof TerminalError) {
-        // Backoff history is meaningless for a key that will not be retried.
-        queue.forget(key);
-        metrics?.terminalErrors.inc(labels);
-        logger?.error({ controller, key, err }, "reconcile failed permanently");
-      } else {
-        queue.addRateLimited(key);
-        logger?.error(
-          { controller, key, err, retries: queue.numRequeues(key) },
-          "reconcile failed; retrying with backoff",
-        );
-      }
-    } finally {
-      queue.done(key);
-      metrics?.active.dec(labels);
-    }
-    metrics?.total.inc({ controller, result });
-    metrics?.time.observe(labels, (clock.now() - startedAt) / 1000);
-  };
-
-  const worker = async (): Promise<void> => {
-    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
-      await processOne(key);
-    }
-  };
-
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-}
-
-const RESULTS = ["success", "error", "requeue", "requeue_after"] as const;
-type ReconcileResult = (typeof RESULTS)[number];
-
 interface InFlight {
   labels: { name: string; controller: string };
   unfinished: number;
@@ -423,13 +307,8 @@ interface QueueMetrics {
   sources: Set<() => InFlight>;
 }
 
-// One set of metric objects per registry, shared by every queue on it: a
-// registry refuses a second metric of the same name.
-const queueMetricsByRegistry = new WeakMap<Registry, QueueMetrics>();
-
-function queueMetrics(registry: Registry): QueueMetrics {
-  const existing = queueMetricsByRegistry.get(registry);
-  if (existing) return existing;
+/** The `workqueue_*` metrics, shared by every queue on a registry. */
+const queueMetrics = perRegistry((registry: Registry): QueueMetrics => {
   const labelNames = ["name", "controller"] as const;
   const registers = [registry];
   // controller-runtime's buckets: 10 ns × 10^i, 12 buckets (up to 1000 s).
@@ -496,105 +375,5 @@ function queueMetrics(registry: Registry): QueueMetrics {
       }
     },
   });
-  queueMetricsByRegistry.set(registry, metrics);
   return metrics;
-}
-
-interface ControllerMetrics {
-  total: Counter<"controller" | "result">;
-  errors: Counter<"controller">;
-  terminalErrors: Counter<"controller">;
-  time: Histogram<"controller">;
-  maxConcurrent: Gauge<"controller">;
-  active: Gauge<"controller">;
-}
-
-const controllerMetricsByRegistry = new WeakMap<Registry, ControllerMetrics>();
-
-function controllerMetrics(registry: Registry): ControllerMetrics {
-  const existing = controllerMetricsByRegistry.get(registry);
-  if (existing) return existing;
-  const registers = [registry];
-  const metrics: ControllerMetrics = {
-    total: new Counter({
-      name: "controller_runtime_reconcile_total",
-      help: "Total number of reconciliations per controller",
-      labelNames: ["controller", "result"],
-      registers,
-    }),
-    errors: new Counter({
-      name: "controller_runtime_reconcile_errors_total",
-      help: "Total number of reconciliation errors per controller",
-      labelNames: ["controller"],
-      registers,
-    }),
-    terminalErrors: new Counter({
-      name: "controller_runtime_terminal_reconcile_errors_total",
-      help: "Total number of terminal reconciliation errors per controller",
-      labelNames: ["controller"],
-      registers,
-    }),
-    time: new Histogram({
-      name: "controller_runtime_reconcile_time_seconds",
-      help: "Length of time per reconciliation per controller",
-      labelNames: ["controller"],
-      // controller-runtime's buckets, so existing dashboards' quantiles match.
-      buckets: [
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8,
-        0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30,
-        40, 50, 60,
-      ],
-      registers,
-    }),
-    maxConcurrent: new Gauge({
-      name: "controller_runtime_max_concurrent_reconciles",
-      help: "Maximum number of concurrent reconciles per controller",
-      labelNames: ["controller"],
-      registers,
-    }),
-    active: new Gauge({
-      name: "controller_runtime_active_workers",
-      help: "Number of currently used workers per controller",
-      labelNames: ["controller"],
-      registers,
-    }),
-  };
-  controllerMetricsByRegistry.set(registry, metrics);
-  return metrics;
-}
-
-function heapPush(heap: { key: string; at: number }[], entry: { key: string; at: number }): void {
-  heap.push(entry);
-  let i = heap.length - 1;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const p = heap[parent];
-    const c = heap[i];
-    if (!p || !c || p.at <= c.at) break;
-    heap[parent] = c;
-    heap[i] = p;
-    i = parent;
-  }
-}
-
-function heapPop(heap: { key: string; at: number }[]): void {
-  const last = heap.pop();
-  if (last === undefined || heap.length === 0) return;
-  heap[0] = last;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    const r = l + 1;
-    let smallest = i;
-    const at = (k: number): number => heap[k]?.at ?? Infinity;
-    if (at(l) < at(smallest)) smallest = l;
-    if (at(r) < at(smallest)) smallest = r;
-    if (smallest === i) return;
-    const a = heap[i];
-    const b = heap[smallest];
-    if (!a || !b) return;
-    heap[i] = b;
-    heap[smallest] = a;
-    i = smallest;
-  }
-}
+});

@@ -1,5 +1,7 @@
 import { Counter, Gauge } from "prom-client";
+import { sleep } from "../kube/clock.ts";
 import type { Clock } from "../kube/clock.ts";
+import { perRegistry, registeredMetric } from "../kube/metrics.ts";
 import type { Registry } from "prom-client";
 import { LeaseLockError } from "./lease-lock.ts";
 import type { LeaderElectionRecord, LeaseLock, LeaseSnapshot } from "./lease-lock.ts";
@@ -163,8 +165,9 @@ export class LeaderElector {
     this.#random = options.random ?? Math.random;
     this.#log = options.logger ?? silentLogger;
     if (options.registry) {
-      this.#status = statusGauge(options.registry);
-      this.#slowpath = slowpathCounter(options.registry);
+      const metrics = leaderElectionMetrics(options.registry);
+      this.#status = metrics.status;
+      this.#slowpath = metrics.slowpath;
       this.#status.set({ name: this.#name }, 0);
       this.#slowpath.inc({ name: this.#name }, 0);
     }
@@ -597,27 +600,35 @@ function validateOptions(options: LeaderElectorOptions): void {
   }
 }
 
-function statusGauge(registry: Registry): Gauge<"name"> {
-  const existing = registry.getSingleMetric("leader_election_master_status");
-  if (existing instanceof Gauge) return existing;
-  return new Gauge({
-    name: "leader_election_master_status",
-    help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
-    labelNames: ["name"],
-    registers: [registry],
-  });
+interface LeaderElectionMetrics {
+  status: Gauge<"name">;
+  slowpath: Counter<"name">;
 }
 
-function slowpathCounter(registry: Registry): Counter<"name"> {
-  const existing = registry.getSingleMetric("leader_election_slowpath_total");
-  if (existing instanceof Counter) return existing;
-  return new Counter({
-    name: "leader_election_slowpath_total",
-    help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease. Please make sure to group by name.",
-    labelNames: ["name"],
-    registers: [registry],
-  });
-}
+/**
+ * The `leader_election_*` metrics, shared by every elector on a registry.
+ * Either may already be there from code outside this module (an app that
+ * bundles a second copy of this library, say): it is adopted, not registered
+ * twice, which the registry would refuse.
+ */
+const leaderElectionMetrics = perRegistry((registry: Registry): LeaderElectionMetrics => ({
+  status:
+    registeredMetric(registry, "leader_election_master_status", Gauge) ??
+    new Gauge({
+      name: "leader_election_master_status",
+      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
+      labelNames: ["name"],
+      registers: [registry],
+    }),
+  slowpath:
+    registeredMetric(registry, "leader_election_slowpath_total", Counter) ??
+    new Counter({
+      name: "leader_election_slowpath_total",
+      help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease. Please make sure to group by name.",
+      labelNames: ["name"],
+      registers: [registry],
+    }),
+}));
 
 function failed(error: unknown): Attempt {
   return { kind: "failed", error: asError(error) };
@@ -633,25 +644,6 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     value !== null &&
     typeof (value as { then?: unknown }).then === "function"
   );
-}
-
-/** Resolves after `ms` on `clock`, or early (never rejecting) when `signal` aborts. */
-function sleep(clock: LeaderElectionClock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      resolve();
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Resolves true if `promise` settles within `ms` on `clock`, else false. */

@@ -255,6 +255,25 @@ const lease = {
   ],
 } as const satisfies JSONSchemaProps;
 
+/**
+ * Keys podium must never write: prefixes Kubernetes reserves for its own components
+ * (`kubernetes.io/`, `k8s.io/` and their subdomains, e.g. `statefulset.kubernetes.io/pod-name`)
+ * and the revision labels controllers select their pods by. Setting one would take the pod away
+ * from its controller.
+ */
+const leaderLabelKeyRules = [
+  {
+    rule: "!self.matches('^([a-z0-9.-]*[.])?(kubernetes|k8s)[.]io/')",
+    message:
+      "must not use a prefix reserved for Kubernetes (kubernetes.io/, k8s.io/ and their subdomains)",
+  },
+  {
+    rule: "!(self in ['pod-template-hash', 'controller-revision-hash'])",
+    message:
+      "must not be a revision label that controllers select their pods by (pod-template-hash, controller-revision-hash)",
+  },
+] as const;
+
 const leaderLabel = {
   type: "object",
   description:
@@ -268,7 +287,7 @@ const leaderLabel = {
       minLength: 1,
       maxLength: MAX_QUALIFIED_NAME_LENGTH,
       pattern: QUALIFIED_NAME_PATTERN,
-      "x-kubernetes-validations": qualifiedNameRules,
+      "x-kubernetes-validations": [...qualifiedNameRules, ...leaderLabelKeyRules],
     },
     value: {
       type: "string",
@@ -328,6 +347,15 @@ export const specSchema = {
       default: DEFAULT_PAUSED,
     },
   },
+  "x-kubernetes-validations": [
+    {
+      // A leader label on a key the selector reads would change which pods the group selects.
+      rule: "!has(self.selector) || !has(self.leaderLabel) || !has(self.leaderLabel.key) || ((!has(self.selector.matchLabels) || !(self.leaderLabel.key in self.selector.matchLabels)) && (!has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.key != self.leaderLabel.key)))",
+      message:
+        "must not be a key of spec.selector (matchLabels or matchExpressions): labelling the leader would change which pods the group selects",
+      fieldPath: ".leaderLabel.key",
+    },
+  ],
 } as const satisfies JSONSchemaProps;
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,21 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
         !(self.operator === "Exists" || self.operator === "DoesNotExist") ||
         !nonEmpty(self, "values"),
     ),
+  "!self.matches('^([a-z0-9.-]*[.])?(kubernetes|k8s)[.]io/')": (self) =>
+    typeof self === "string" && !/^([a-z0-9.-]*[.])?(kubernetes|k8s)[.]io\//.test(self),
+  "!(self in ['pod-template-hash', 'controller-revision-hash'])": (self) =>
+    typeof self === "string" && self !== "pod-template-hash" && self !== "controller-revision-hash",
+  "!has(self.selector) || !has(self.leaderLabel) || !has(self.leaderLabel.key) || ((!has(self.selector.matchLabels) || !(self.leaderLabel.key in self.selector.matchLabels)) && (!has(self.selector.matchExpressions) || self.selector.matchExpressions.all(e, e.key != self.leaderLabel.key)))":
+    onObject((self) => {
+      const { selector, leaderLabel } = self;
+      if (!isObject(selector) || !isObject(leaderLabel) || typeof leaderLabel.key !== "string") {
+        return true;
+      }
+      const key = leaderLabel.key;
+      const labels = isObject(selector.matchLabels) ? selector.matchLabels : {};
+      const expressions = Array.isArray(selector.matchExpressions) ? selector.matchExpressions : [];
+      return !Object.hasOwn(labels, key) && expressions.every((e) => !isObject(e) || e.key !== key);
+    }),
   "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)":
     onObject((self) => nonEmpty(self, "matchLabels") || nonEmpty(self, "matchExpressions")),
   "!has(self.renewDeadlineSeconds) || !has(self.durationSeconds) || self.renewDeadlineSeconds < self.durationSeconds":

@@ -167,7 +167,10 @@ describe("the schema", () => {
       for (const r of s["x-kubernetes-validations"] ?? []) {
         expect(r.message, path).toMatch(/^[^\n]+$/);
         if (r.fieldPath !== undefined) {
-          expect(s.properties?.[r.fieldPath.slice(1)], `${path}${r.fieldPath}`).toBeDefined();
+          // A fieldPath may reach into nested properties (".leaderLabel.key").
+          let target: typeof s | undefined = s;
+          for (const part of r.fieldPath.slice(1).split(".")) target = target?.properties?.[part];
+          expect(target, `${path}${r.fieldPath}`).toBeDefined();
         }
         // CEL: balanced parentheses and quotes, no double-quoted strings to escape in YAML.
         expect(r.rule.split("(").length, r.rule).toBe(r.rule.split(")").length);

@@ -207,6 +207,40 @@ describe("validateSpec: invalid specs name the field", () => {
       "spec.leaderLabel.key",
     ],
     ["empty leader label key", label({ key: "" }), "spec.leaderLabel.key"],
+    [
+      "leader label key that is a matchLabels key of the selector",
+      label({ key: "app", value: "leader" }),
+      "spec.leaderLabel.key",
+    ],
+    [
+      "leader label key that a matchExpressions requirement reads",
+      {
+        selector: { matchExpressions: [{ key: "tier", operator: "In", values: ["fe3"] }] },
+        leaderLabel: { key: "tier", value: "fe3" },
+      },
+      "spec.leaderLabel.key",
+    ],
+    [
+      "leader label key under kubernetes.io/",
+      label({ key: "kubernetes.io/role" }),
+      "spec.leaderLabel.key",
+    ],
+    [
+      "leader label key under a kubernetes.io subdomain",
+      label({ key: "statefulset.kubernetes.io/pod-name" }),
+      "spec.leaderLabel.key",
+    ],
+    ["leader label key under k8s.io/", label({ key: "k8s.io/leader" }), "spec.leaderLabel.key"],
+    [
+      "leader label key pod-template-hash",
+      label({ key: "pod-template-hash" }),
+      "spec.leaderLabel.key",
+    ],
+    [
+      "leader label key controller-revision-hash",
+      label({ key: "controller-revision-hash" }),
+      "spec.leaderLabel.key",
+    ],
     ["empty leader label value", label({ value: "" }), "spec.leaderLabel.value"],
     ["leader label value ending in a dash", label({ value: "leader-" }), "spec.leaderLabel.value"],
     ["leader label value over 63", label({ value: "a".repeat(64) }), "spec.leaderLabel.value"],

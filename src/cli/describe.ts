@@ -88,7 +88,7 @@ export function blockerText(b: Blocker, report: GroupReport): string {
         ? `${group} conflicts with the older ${b.olderGroups.length === 1 ? "group" : "groups"} ${listing(b.olderGroups)}, which ${b.olderGroups.length === 1 ? "selects" : "select"} the same pods with the label key ${b.labelKey}: this group touches nothing`
         : `${group} reports Conflict=True: an older group selects the same pods with the label key ${b.labelKey}, and this group touches nothing`;
     case "leaseConflict":
-      return `${group}'s Lease ${b.lease} is owned by another object: podium writes nothing until spec.lease.name names a Lease of this group's own`;
+      return `${group}'s Lease ${b.lease} (${b.holder === "" ? "no holder" : `held by ${b.holder}`}) ${b.foreignOwner ? "is owned by another object" : "was not created by podium"}: podium writes nothing until spec.lease.name names a Lease of this group's own, or spec.mode is Observed`;
   }
 }
 

@@ -99,7 +99,7 @@ export function buildReport(input: GroupInput): GroupReport {
     validation: spec ? { ok: true, spec } : { ok: false, errors: reading.errors },
     pods: facts.map((f) => ({ name: f.cached.name, labels: f.cached.labels })),
     others,
-    leaseOwnerUIDs: leaseRead?.cached.ownerUIDs,
+    lease: leaseRead && { ownerUIDs: leaseRead.cached.ownerUIDs, holder: leaseRead.cached.holder },
   }).blockers;
   // Without the right to list groups, the conflict is known only from status.
   const conflictInStatus = status.conditions?.some(

@@ -95,12 +95,10 @@ export class Reconciler {
     // decide
     const leaseConflict = verdict.blockers.find((b) => b.kind === "leaseConflict");
     if (leaseConflict !== undefined) {
-      recordOncePerGeneration(
-        deps.recorder,
-        group,
-        EventReason.LeaseConflict,
-        blockerMessage(leaseConflict),
-      );
+      const message = blockerMessage(leaseConflict);
+      if (recordOncePerGeneration(deps.recorder, group, EventReason.LeaseConflict, message)) {
+        log.info({ lease: loaded.leaseName, holder: loaded.lease?.holder }, message);
+      }
     }
     const next = plan({
       spec,
@@ -176,6 +174,6 @@ function gateOf(loaded: Loaded): Gate {
     validation: loaded.validation,
     pods: loaded.pods,
     others: loaded.others,
-    leaseOwnerUIDs: loaded.lease?.ownerUIDs,
+    lease: loaded.lease && { ownerUIDs: loaded.lease.ownerUIDs, holder: loaded.lease.holder },
   });
 }

@@ -49,17 +49,20 @@ export async function writeStatus(
 /**
  * Records a Warning Event for a state the group reports in its Ready
  * condition, once: not again while Ready already shows `reason` for this
- * generation.
+ * generation. Returns whether it recorded one.
  */
 export function recordOncePerGeneration(
   recorder: EventRecorder,
   group: ElectionGroup,
   reason: string,
   message: string,
-): void {
+): boolean {
   const ready = getCondition(group.status?.conditions, ConditionType.Ready);
-  if (ready?.reason === reason && ready.observedGeneration === group.metadata.generation) return;
+  if (ready?.reason === reason && ready.observedGeneration === group.metadata.generation) {
+    return false;
+  }
   recorder.record(subjectOf(group), "Warning", reason, "Reconcile", message);
+  return true;
 }
 
 /**

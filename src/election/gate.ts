@@ -12,8 +12,12 @@ export type Blocker =
   | { kind: "paused" }
   /** Older groups claim some of the same pods with the same label key: this one touches nothing. */
   | { kind: "conflict"; olderGroups: string[]; labelKey: string }
-  /** Managed: the Lease belongs to another object; podium writes no label and no Lease. */
-  | { kind: "leaseConflict"; lease: string };
+  /**
+   * Managed: the Lease exists and this group did not create it (no owner reference to the
+   * group): podium writes no label and no Lease. `holder` is its holderIdentity, `foreignOwner`
+   * whether another object owns it.
+   */
+  | { kind: "leaseConflict"; lease: string; holder: string; foreignOwner: boolean };
 
 /** What the gate reads: the group, its validated spec, its pods, its rivals and its Lease. */
 export interface GateInput {
@@ -27,8 +31,8 @@ export interface GateInput {
    * right to list groups), and then no conflict is judged.
    */
   others: readonly GroupIdentity[] | undefined;
-  /** The owner uids of the group's Lease; undefined when the Lease does not exist. */
-  leaseOwnerUIDs: readonly string[] | undefined;
+  /** The group's Lease (its owners' uids and holder); undefined when it does not exist. */
+  lease: { ownerUIDs: readonly string[]; holder: string } | undefined;
 }
 
 /** Everything the gate found, and what it means for the reconcile. */
@@ -77,9 +81,18 @@ export function gate(input: GateInput): Gate {
     blockers.push({ kind: "conflict", olderGroups, labelKey: spec.leaderLabel.key });
   }
 
-  const owners = input.leaseOwnerUIDs ?? [];
-  if (spec.mode === "Managed" && owners.length > 0 && !owners.includes(group.metadata.uid)) {
-    blockers.push({ kind: "leaseConflict", lease: leaseName({ metadata: group.metadata, spec }) });
+  // podium writes only a Lease it created: one whose owner references name
+  // this group. Anything else (a client-go app's lock, another group's Lease,
+  // a hand-made one) is refused, never taken; whoever may write the Lease can
+  // hand it over by adding the owner reference (docs/semantics.md).
+  const { lease } = input;
+  if (spec.mode === "Managed" && lease && !lease.ownerUIDs.includes(group.metadata.uid)) {
+    blockers.push({
+      kind: "leaseConflict",
+      lease: leaseName({ metadata: group.metadata, spec }),
+      holder: lease.holder,
+      foreignOwner: lease.ownerUIDs.length > 0,
+    });
   }
 
   const verdict = !owns ? "refuse" : blockers.length > 0 ? "report" : "act";
@@ -95,7 +108,12 @@ export function blockerMessage(blocker: Blocker): string {
       return "spec.paused is true: podium reports but changes nothing";
     case "conflict":
       return `ElectionGroup ${blocker.olderGroups.join(", ")} is older and selects the same pods with the leader label key ${blocker.labelKey}; this group touches nothing`;
-    case "leaseConflict":
-      return `Lease ${blocker.lease} belongs to another object; set spec.lease.name to a Lease of this group's own`;
+    case "leaseConflict": {
+      const holder = blocker.holder === "" ? "no holder" : `held by ${blocker.holder}`;
+      const origin = blocker.foreignOwner
+        ? "belongs to another object"
+        : "was not created by podium";
+      return `Lease ${blocker.lease} (${holder}) ${origin}; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own`;
+    }
   }
 }

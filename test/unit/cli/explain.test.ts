@@ -166,7 +166,7 @@ describe("buildReport", () => {
     const foreign = rawLease("a", 1);
     (foreign.metadata as { ownerReferences: unknown[] }).ownerReferences = [{ uid: "someone" }];
     expect(report({ pods: [rawPod("a")], lease: foreign }).blockers).toEqual([
-      { kind: "leaseConflict", lease: "web" },
+      { kind: "leaseConflict", lease: "web", holder: "a", foreignOwner: true },
     ]);
   });
 

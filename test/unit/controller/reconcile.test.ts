@@ -158,6 +158,24 @@ describe("the reconcile", () => {
     ]);
   });
 
+  it("refuses a Lease it did not create (a client-go app's lock): status and an Event, no write to it", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a"));
+    h.leases.put(rawLease("other-app-7d9f-abcde_1234", 4, { owner: "" }));
+
+    await h.reconcile();
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["status holder= epoch=4"]);
+    const ready = h.writer.statuses[0]?.conditions?.find((c) => c.type === "Ready");
+    expect(ready).toMatchObject({ status: "False", reason: "LeaseConflict" });
+    expect(h.recorder.events).toHaveLength(1);
+    expect(h.recorder.events[0]).toMatch(
+      /^Warning LeaseConflict: Lease web \(held by other-app-7d9f-abcde_1234\) was not created by podium/,
+    );
+  });
+
   it("on deletion removes its leader labels, then its finalizer", async () => {
     const h = harness();
     h.groups.put(rawGroup("web", {}, { deleting: true }));

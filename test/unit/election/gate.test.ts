@@ -59,12 +59,18 @@ interface Case {
   /** Replaces the validation of `spec` (an invalid spec). */
   validation?: ValidationResult;
   others?: GroupIdentity[] | undefined;
+  /** The Lease's owner uids; undefined when there is no Lease. Its holder is "app-0". */
   leaseOwnerUIDs?: string[] | undefined;
   want: Pick<Gate, "verdict" | "blockers" | "outranked">;
 }
 
 const act: Case["want"] = { verdict: "act", blockers: [], outranked: [] };
-const foreignLease: Blocker = { kind: "leaseConflict", lease: "web" };
+const foreignLease: Blocker = {
+  kind: "leaseConflict",
+  lease: "web",
+  holder: "app-0",
+  foreignOwner: true,
+};
 
 const cases: Record<string, Case> = {
   "a valid group with no rival and no Lease elects": { want: act },
@@ -157,7 +163,7 @@ const cases: Record<string, Case> = {
     leaseOwnerUIDs: ["uid-someone-else"],
     want: {
       verdict: "report",
-      blockers: [{ kind: "leaseConflict", lease: "shared" }],
+      blockers: [{ ...foreignLease, lease: "shared" }],
       outranked: [],
     },
   },
@@ -169,9 +175,13 @@ const cases: Record<string, Case> = {
     leaseOwnerUIDs: ["uid-someone-else", "uid-web"],
     want: act,
   },
-  "Managed, a Lease with no owners (created by hand): elects": {
+  "Managed, a Lease with no owners (a client-go app's lock, a hand-made one): refused, not taken": {
     leaseOwnerUIDs: [],
-    want: act,
+    want: {
+      verdict: "report",
+      blockers: [{ ...foreignLease, foreignOwner: false }],
+      outranked: [],
+    },
   },
   "Managed, no Lease yet: elects": {
     leaseOwnerUIDs: undefined,
@@ -212,7 +222,7 @@ function gateFor(c: Case): Gate {
     validation: c.validation ?? { ok: true, spec: s },
     pods,
     others: "others" in c ? c.others : [],
-    leaseOwnerUIDs: c.leaseOwnerUIDs,
+    lease: c.leaseOwnerUIDs && { ownerUIDs: c.leaseOwnerUIDs, holder: "app-0" },
   });
 }
 
@@ -252,9 +262,13 @@ describe("blockerMessage", () => {
       blocker: { kind: "conflict", olderGroups: ["old-1", "old-2"], labelKey: "role" },
       want: "ElectionGroup old-1, old-2 is older and selects the same pods with the leader label key role; this group touches nothing",
     },
-    "a Lease conflict names the Lease and the way out": {
-      blocker: { kind: "leaseConflict", lease: "shared" },
-      want: "Lease shared belongs to another object; set spec.lease.name to a Lease of this group's own",
+    "a Lease conflict names the Lease, its holder and the ways out": {
+      blocker: { kind: "leaseConflict", lease: "shared", holder: "app-0", foreignOwner: true },
+      want: "Lease shared (held by app-0) belongs to another object; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own",
+    },
+    "a Lease podium did not create says so": {
+      blocker: { kind: "leaseConflict", lease: "lock", holder: "", foreignOwner: false },
+      want: "Lease lock (no holder) was not created by podium; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own",
     },
   };
   it.each(Object.entries(cases))("%s", (_, { blocker, want }) => {

@@ -226,7 +226,12 @@ describe("planManaged: report-only", () => {
     pods: [leader("web-a", 3, { ready: false }), pod("web-b")],
     lease: lease("web-a", 3),
   };
-  const leaseConflict: Blocker = { kind: "leaseConflict", lease: "web-lease" };
+  const leaseConflict: Blocker = {
+    kind: "leaseConflict",
+    lease: "web-lease",
+    holder: "web-a",
+    foreignOwner: true,
+  };
 
   const cases: Record<
     string,
@@ -249,7 +254,7 @@ describe("planManaged: report-only", () => {
         holder: "web-a",
         epoch: 3,
         ready:
-          "False LeaseConflict: Lease web-lease belongs to another object; set spec.lease.name to a Lease of this group's own",
+          "False LeaseConflict: Lease web-lease (held by web-a) belongs to another object; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own",
       },
     },
     "a foreign Lease naming no pod of the group: no holder reported": {
@@ -260,7 +265,7 @@ describe("planManaged: report-only", () => {
         holder: "",
         epoch: 7,
         ready:
-          "False LeaseConflict: Lease web-lease belongs to another object; set spec.lease.name to a Lease of this group's own",
+          "False LeaseConflict: Lease web-lease (held by web-a) belongs to another object; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own",
       },
     },
     "a foreign Lease naming a pod of the group by name but with another uid: no holder reported": {
@@ -271,7 +276,7 @@ describe("planManaged: report-only", () => {
         holder: "",
         epoch: 7,
         ready:
-          "False LeaseConflict: Lease web-lease belongs to another object; set spec.lease.name to a Lease of this group's own",
+          "False LeaseConflict: Lease web-lease (held by web-a) belongs to another object; podium writes only a Lease it created and touches nothing: set spec.mode: Observed to follow the election of whoever uses it, or spec.lease.name to a Lease of this group's own",
       },
     },
     "paused with strays: they keep their label": {

@@ -25,6 +25,7 @@ export const ConditionType = {
   Ready: "Ready",
   LeaderElected: "LeaderElected",
   Conflict: "Conflict",
+  LabelConflict: "LabelConflict",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -39,6 +40,8 @@ export const TransitionReason = {
   HolderGone: "HolderGone",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
+  /** Someone set the holder's leader label key to another value: podium does not fight over it. */
+  HolderLabelConflict: "HolderLabelConflict",
   /** No candidate is left: the group has become leaderless. */
   NoReadyCandidates: "NoReadyCandidates",
   /** Observed mode: the Lease holder changed. */
@@ -56,8 +59,10 @@ export const EventReason = {
   InvalidSpec: "InvalidSpec",
   Conflict: "Conflict",
   StrayLeaderLabelRemoved: "StrayLeaderLabelRemoved",
-  /** spec.lease.name names a Lease owned by another object: the group touches nothing. */
+  /** The group's Lease was not created by it (another app's lock, another object's): untouched. */
   LeaseConflict: "LeaseConflict",
+  /** Pods of the group carry the leader label's key with another value: they cannot lead. */
+  LabelConflict: "LabelConflict",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

@@ -368,7 +368,8 @@ const condition = {
   properties: {
     type: {
       type: "string",
-      description: "Type of condition in CamelCase: Ready, LeaderElected or Conflict.",
+      description:
+        "Type of condition in CamelCase: Ready, LeaderElected, Conflict or LabelConflict.",
       maxLength: 316,
       pattern: `^(${DNS_SUBDOMAIN}/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$`,
     },

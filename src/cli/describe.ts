@@ -16,6 +16,8 @@ export function eligibilityText(e: Eligibility, now: number): string {
       return e.since === undefined
         ? "NotReady (no Ready condition)"
         : `NotReady since ${timeAndAge(e.since, now)}`;
+    case "labelConflict":
+      return `not eligible: its label ${e.key}=${e.value} was not set by podium, which never overwrites it`;
     case "notCandidate":
       return "not a candidate";
   }
@@ -95,7 +97,7 @@ export function blockerText(b: Blocker, report: GroupReport): string {
 /** `Ready,LeaderElected` or `Ready=False(Paused),LeaderElected`: the conditions in one cell. */
 export function conditionsCell(report: Pick<GroupReport, "conditions">): string {
   const cells = report.conditions
-    .filter((c) => !(c.type === "Conflict" && c.status === "False"))
+    .filter((c) => !((c.type === "Conflict" || c.type === "LabelConflict") && c.status === "False"))
     .map((c) => (c.status === "True" ? c.type : `${c.type}=${c.status}(${c.reason})`));
   return cells.length === 0 ? "<none>" : cells.join(",");
 }

@@ -127,7 +127,7 @@ export function buildReport(input: GroupInput): GroupReport {
       priority: parsePriority(v.priorityAnnotation),
       labelled: v.leaderLabelValue === leaderLabel.value,
       holder: v.name === holder,
-      eligibility: eligibility(v),
+      eligibility: eligibility(v, leaderLabel.key),
     };
     if (v.readySince !== undefined) report.readySince = v.readySince;
     if (v.revision !== undefined) report.revision = v.revision;
@@ -210,8 +210,12 @@ export function buildReport(input: GroupInput): GroupReport {
   return report;
 }
 
-/** Why `pod` is not a candidate, in the terms of DESIGN §2; eligible when it is one. */
-export function eligibility(pod: PodView): Eligibility {
+/**
+ * Why `pod` is not a candidate, in the terms of DESIGN §2; eligible when it
+ * is one. `key` is the leader label's key, for a pod whose value for it is
+ * someone else's.
+ */
+export function eligibility(pod: PodView, key = DEFAULT_LEADER_LABEL.key): Eligibility {
   if (isCandidate(pod)) return { kind: "eligible" };
   if (pod.terminating) return { kind: "terminating" };
   if (pod.phase !== "Running") return { kind: "notRunning", phase: pod.phase };
@@ -219,6 +223,9 @@ export function eligibility(pod: PodView): Eligibility {
     return pod.readySince === undefined
       ? { kind: "notReady" }
       : { kind: "notReady", since: pod.readySince };
+  }
+  if (pod.foreignLabelValue !== undefined) {
+    return { kind: "labelConflict", key, value: pod.foreignLabelValue };
   }
   return { kind: "notCandidate" };
 }

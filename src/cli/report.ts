@@ -21,6 +21,8 @@ export type Eligibility =
   | { kind: "terminating" }
   | { kind: "notRunning"; phase: string }
   | { kind: "notReady"; since?: number }
+  /** Its leader label key holds another value (someone else's), which podium never overwrites. */
+  | { kind: "labelConflict"; key: string; value: string }
   /** Not a candidate for a reason this plugin does not know how to name. */
   | { kind: "notCandidate" };
 

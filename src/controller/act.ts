@@ -6,13 +6,13 @@
  */
 import { EventReason } from "../api/constants.ts";
 import type { LeaderLabel } from "../api/types.ts";
-import type { Plan } from "../election/index.ts";
+import type { Plan, PodRef } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { CachedLease } from "../sources/leases.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
 import { subjectOf } from "./report.ts";
-import type { WriteOutcome, Writer } from "./writer.ts";
+import type { PodTarget, WriteOutcome, Writer } from "./writer.ts";
 
 /** What the write phases need. */
 export interface ActDeps {
@@ -21,10 +21,21 @@ export interface ActDeps {
   recorder: EventRecorder;
 }
 
+/** How the break phase ended. */
+export interface BreakResult {
+  /** Whether a label came off. */
+  wrote: boolean;
+  /** A pod changed since the decision: nothing may be labelled until it is decided again. */
+  conflict: boolean;
+}
+
 /**
- * Break: removes the leader label from every pod the plan names. A pod that
- * is already gone needs nothing more; a stray whose label came off is
- * reported with an Event. Returns whether anything was written.
+ * Break: removes the leader label from every pod the plan names, each tied to
+ * the uid and resourceVersion the decision saw, so that a value someone set
+ * since is never removed. A pod that is already gone needs nothing more; a
+ * pod that changed stops the reconcile (the make phase must not label a new
+ * holder while the old one may still carry the label). A stray whose label
+ * came off is reported with an Event.
  */
 export async function breakLabels(
   deps: ActDeps,
@@ -32,11 +43,13 @@ export async function breakLabels(
   plan: Plan,
   label: LeaderLabel,
   signal: AbortSignal,
-): Promise<boolean> {
+): Promise<BreakResult> {
   const { namespace } = loaded.group.metadata;
   let wrote = false;
   for (const pod of plan.removeLabel) {
-    const outcome = await deps.writer.removeLeaderLabel(namespace, pod, label, signal);
+    const target = targetOf(loaded, pod);
+    const outcome = await deps.writer.removeLeaderLabel(namespace, target, label, signal);
+    if (outcome === "conflict") return { wrote, conflict: true };
     if (outcome !== "ok") continue;
     wrote = true;
     if (pod.strayMessage !== undefined) {
@@ -49,7 +62,7 @@ export async function breakLabels(
       );
     }
   }
-  return wrote;
+  return { wrote, conflict: false };
 }
 
 /**
@@ -92,7 +105,11 @@ export async function writeLease(
   return result.outcome;
 }
 
-/** Make: labels the holder with the leader label and its epoch, tied to its uid. */
+/**
+ * Make: labels the holder with the leader label and its epoch, tied to its
+ * uid and the resourceVersion the decision saw (a value someone set since is
+ * never overwritten).
+ */
 export async function makeLabel(
   deps: ActDeps,
   loaded: Loaded,
@@ -102,5 +119,16 @@ export async function makeLabel(
 ): Promise<WriteOutcome> {
   if (plan.addLabel === undefined) return "ok";
   const { epoch, ...pod } = plan.addLabel;
-  return deps.writer.setLeaderLabel(loaded.group.metadata.namespace, pod, label, epoch, signal);
+  const target = targetOf(loaded, pod);
+  return deps.writer.setLeaderLabel(loaded.group.metadata.namespace, target, label, epoch, signal);
+}
+
+/** The pod `ref` names, with the resourceVersion the load phase saw it at. */
+function targetOf(loaded: Loaded, ref: PodRef): PodTarget {
+  const cached =
+    loaded.pods.find((p) => p.uid === ref.uid) ??
+    (loaded.leaseHolder?.uid === ref.uid ? loaded.leaseHolder : undefined);
+  const target: PodTarget = { name: ref.name, uid: ref.uid };
+  if (cached !== undefined) target.resourceVersion = cached.resourceVersion;
+  return target;
 }

@@ -54,7 +54,16 @@ export async function finalize(
   const label = verdict.spec?.leaderLabel;
   if (label !== undefined) {
     for (const pod of labelsToRemoveOnDelete(verdict, loaded.podViews)) {
-      await deps.writer.removeLeaderLabel(group.metadata.namespace, pod, label, signal);
+      const cached = loaded.pods.find((p) => p.uid === pod.uid);
+      const target = cached ? { ...pod, resourceVersion: cached.resourceVersion } : pod;
+      const outcome = await deps.writer.removeLeaderLabel(
+        group.metadata.namespace,
+        target,
+        label,
+        signal,
+      );
+      // A pod that changed since: look again rather than remove a value someone just set.
+      if (outcome === "conflict") return false;
     }
   }
   const { outcome } = await deps.writer.setFinalizer(group, false, signal);

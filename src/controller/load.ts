@@ -26,7 +26,9 @@ export interface Loaded {
   /** The Lease, or podium's own last write to it while the cache has not caught up. */
   lease: CachedLease | undefined;
   leaseView: LeaseView | undefined;
-  /** The pod the Lease names, wherever it is, in the election core's view. */
+  /** The pod the Lease names, wherever it is (it may have left the selector). */
+  leaseHolder: CachedPod | undefined;
+  /** The election core's view of `leaseHolder`. */
   leaseHolderPod: PodView | undefined;
 }
 
@@ -57,6 +59,7 @@ export function load(
       ...none,
       lease: undefined,
       leaseView: undefined,
+      leaseHolder: undefined,
       leaseHolderPod: undefined,
     };
   }
@@ -82,6 +85,7 @@ export function load(
     leaseName: lease,
     lease: cachedLease,
     leaseView: cachedLease && toLeaseView(cachedLease),
+    leaseHolder: holderPod,
     leaseHolderPod: holderPod && toPodView(holderPod, spec.leaderLabel),
   };
 }

@@ -13,7 +13,12 @@ import { GroupMetrics } from "./group-metrics.ts";
 import { load } from "./load.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
-import { recordOncePerGeneration, reportTransition, writeStatus } from "./report.ts";
+import {
+  recordOncePerGeneration,
+  reportLabelConflict,
+  reportTransition,
+  writeStatus,
+} from "./report.ts";
 import type { Writer } from "./writer.ts";
 
 /** Everything a reconcile reads and writes through. */
@@ -114,6 +119,10 @@ export class Reconciler {
 
     // break
     const broke = await breakLabels(deps, loaded, next, spec.leaderLabel, signal);
+    if (broke.conflict) {
+      log.debug("a pod changed since the decision; deciding again");
+      return { requeueAfterMs: CONFLICT_RETRY_MS };
+    }
     // lease
     const leaseOutcome = await writeLease(deps, loaded, next, signal);
     if (leaseOutcome !== "ok") {
@@ -123,10 +132,12 @@ export class Reconciler {
     // make
     const made = await makeLabel(deps, loaded, next, spec.leaderLabel, signal);
     if (made !== "ok") {
-      log.info({ pod: next.addLabel?.name, outcome: made }, "new holder vanished before labelling");
-      // Managed decides again at once (another candidate may lead); Observed
-      // waits for the pods' own Lease to move.
-      return { requeueAfterMs: spec.mode === "Observed" ? CONFLICT_RETRY_MS : 0 };
+      log.info({ pod: next.addLabel?.name, outcome: made }, "new holder changed or vanished");
+      // A vanished holder: Managed decides again at once (another candidate
+      // may lead); Observed waits for the pods' own Lease to move. A holder
+      // that changed since the decision: the watch is about to deliver it.
+      const again = made === "gone" && spec.mode === "Managed" ? 0 : CONFLICT_RETRY_MS;
+      return { requeueAfterMs: again };
     }
     const labelledAt = deps.now();
 
@@ -136,9 +147,10 @@ export class Reconciler {
     if (transition) {
       this.#groupMetrics.leader(namespace, name, transition.to);
       reportTransition(deps, group, transition, durationMs, log);
-    } else if (broke || next.lease !== undefined || next.addLabel !== undefined) {
+    } else if (broke.wrote || next.lease !== undefined || next.addLabel !== undefined) {
       log.debug({ plan: next }, "repaired labels or renewed the lease");
     }
+    reportLabelConflict(deps.recorder, group, next.summary.labelConflict, log);
     await writeStatus(deps, group, signal, (s, nowIso) => {
       fillStatus(s, { ...next.summary, durationMs }, group.metadata.generation, nowIso);
     });

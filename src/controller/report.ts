@@ -1,7 +1,7 @@
 import { API_VERSION, ConditionType, EventReason, KIND } from "../api/constants.ts";
 import type { ElectionGroup, ElectionGroupStatus } from "../api/types.ts";
 import { getCondition, sameStatus } from "../election/index.ts";
-import type { Transition } from "../election/index.ts";
+import type { ConditionState, Transition } from "../election/index.ts";
 import type { EventRecorder, EventSubject } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -63,6 +63,24 @@ export function recordOncePerGeneration(
   }
   recorder.record(subjectOf(group), "Warning", reason, "Reconcile", message);
   return true;
+}
+
+/**
+ * Records a Warning Event and a log line when pods newly carry the leader
+ * label's key with another value (the LabelConflict condition turns True or
+ * names other pods): podium leaves their label alone, so they cannot lead.
+ */
+export function reportLabelConflict(
+  recorder: EventRecorder,
+  group: ElectionGroup,
+  next: ConditionState,
+  log: Logger,
+): void {
+  if (next.status !== "True") return;
+  const current = getCondition(group.status?.conditions, ConditionType.LabelConflict);
+  if (current?.status === "True" && current.message === next.message) return;
+  recorder.record(subjectOf(group), "Warning", EventReason.LabelConflict, "Elect", next.message);
+  log.info({ reason: EventReason.LabelConflict }, next.message);
 }
 
 /**

@@ -31,6 +31,14 @@ export interface WriteResult {
 }
 
 /**
+ * A pod as a write targets it: the uid every write is tied to, and the
+ * resourceVersion the decision saw, when known. With it, a label write is
+ * refused (409) if the pod changed since: podium never overwrites a label
+ * value, nor removes one, that someone set after it looked.
+ */
+export type PodTarget = PodRef & { resourceVersion?: string };
+
+/**
  * Every write the controller makes, each tied to what the decision saw (a
  * pod's uid, a Lease's resourceVersion) and to a signal that aborts it the
  * moment this replica stops leading.
@@ -38,14 +46,14 @@ export interface WriteResult {
 export interface Writer {
   setLeaderLabel(
     namespace: string,
-    pod: PodRef,
+    pod: PodTarget,
     label: LeaderLabel,
     epoch: number | undefined,
     signal: AbortSignal,
   ): Promise<WriteOutcome>;
   removeLeaderLabel(
     namespace: string,
-    pod: PodRef,
+    pod: PodTarget,
     label: LeaderLabel,
     signal: AbortSignal,
   ): Promise<WriteOutcome>;
@@ -92,6 +100,10 @@ async function attemptWithVersion(write: () => Promise<unknown>): Promise<WriteR
   }
 }
 
+function preconditionOf(pod: PodTarget): { resourceVersion?: string } {
+  return pod.resourceVersion === undefined ? {} : { resourceVersion: pod.resourceVersion };
+}
+
 function leaseSpec(record: LeaseRecord): Record<string, unknown> {
   return {
     holderIdentity: record.holder,
@@ -118,9 +130,11 @@ export function createWriter(makeClient: ClientFactory): Writer {
             namespace,
             body: {
               // A merge patch that names the uid is refused (409) when the pod
-              // was recreated under the same name since the decision.
+              // was recreated under the same name since the decision, and one
+              // that names the resourceVersion when the pod changed since.
               metadata: {
                 uid: pod.uid,
+                ...preconditionOf(pod),
                 labels: { [label.key]: label.value },
                 ...(epoch === undefined
                   ? {}
@@ -141,6 +155,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
             body: {
               metadata: {
                 uid: pod.uid,
+                ...preconditionOf(pod),
                 labels: { [label.key]: null },
                 annotations: { [EPOCH_ANNOTATION]: null },
               },

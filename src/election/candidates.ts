@@ -1,11 +1,15 @@
 import type { PodView } from "./types.ts";
 
 /**
- * Reports whether `pod` may lead: not terminating, phase Running and Ready.
- * The group's selector is applied before a pod reaches the election core.
+ * Reports whether `pod` may lead: not terminating, phase Running, Ready, and
+ * free to carry the leader label (its key holds no other value, which podium
+ * would have to overwrite). The group's selector is applied before a pod
+ * reaches the election core.
  */
 export function isCandidate(pod: PodView): boolean {
-  return !pod.terminating && pod.phase === "Running" && pod.ready;
+  return (
+    !pod.terminating && pod.phase === "Running" && pod.ready && pod.foreignLabelValue === undefined
+  );
 }
 
 const PRIORITY_LIMIT = 1_000_000_000;

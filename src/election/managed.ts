@@ -131,6 +131,9 @@ function holderState({ spec, pods, lease, now }: ManagedInput): HolderState {
     return { kind: "lost", name, reason: TransitionReason.HolderGone };
   }
   if (pod.terminating) return { kind: "lost", name, reason: TransitionReason.HolderTerminating };
+  if (pod.foreignLabelValue !== undefined) {
+    return { kind: "lost", name, reason: TransitionReason.HolderLabelConflict };
+  }
   if (isCandidate(pod)) return { kind: "kept", pod, lease };
 
   const lost = { kind: "lost", name, reason: TransitionReason.HolderNotReady } as const;

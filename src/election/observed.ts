@@ -39,6 +39,11 @@ export function decideObserved(input: ObservedInput): ObservedDecision {
     } else {
       holderPod = pods.find((p) => p.name === lease.holder);
       if (holderPod === undefined) idleReason = "HolderNotInGroup";
+      else if (holderPod.foreignLabelValue !== undefined) {
+        // Its key holds someone else's value: podium does not overwrite it.
+        holderPod = undefined;
+        idleReason = "HolderLabelConflict";
+      }
       requeueAfterMs = expiresAt - now;
     }
   }

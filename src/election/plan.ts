@@ -89,8 +89,11 @@ export function planManaged(input: PlanInput): Plan {
 
   const removals: PodRef[] = [...decision.removeLabel];
   const former = input.leaseHolderPod;
+  // A former holder whose key now holds someone else's value is not ours to clean.
   const heldByFormer =
-    former !== undefined && (lease?.holderUID === undefined || lease.holderUID === former.uid);
+    former !== undefined &&
+    former.foreignLabelValue === undefined &&
+    (lease?.holderUID === undefined || lease.holderUID === former.uid);
   if (
     heldByFormer &&
     decision.transition !== undefined &&

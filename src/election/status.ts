@@ -89,6 +89,8 @@ export interface StatusSummary {
   durationMs: number;
   leaderElected: ConditionState;
   ready: ConditionState;
+  /** Pods that carry the leader label's key with someone else's value. */
+  labelConflict: ConditionState;
   /** Newer groups that select some of the pods and are ignored; "" when none. */
   outranked: string;
 }
@@ -140,6 +142,11 @@ export function fillStatus(
           ? "no other ElectionGroup selects these pods with the same leader label key"
           : `newer ElectionGroup ${summary.outranked} selects some of these pods and is ignored`,
     },
+    nowIso,
+  );
+  status.conditions = setCondition(
+    status.conditions,
+    { type: "LabelConflict", observedGeneration, ...summary.labelConflict },
     nowIso,
   );
   status.conditions = setCondition(

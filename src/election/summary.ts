@@ -75,6 +75,7 @@ export function managedSummary(
     transition,
     leaderElected,
     ready,
+    labelConflict: labelConflict(input),
     outranked: input.outranked.join(", "),
   };
 }
@@ -95,6 +96,7 @@ export function observedSummary(
     Released: `Lease ${leaseName} was released`,
     Expired: `Lease ${leaseName} expired: its holder stopped renewing`,
     HolderNotInGroup: `Lease ${leaseName} is held by ${lease?.holder ?? ""}, which is no pod of this group`,
+    HolderLabelConflict: `Lease ${leaseName} is held by ${lease?.holder ?? ""}, whose ${spec.leaderLabel.key} label holds another value; podium does not overwrite it`,
   };
   const holder = paused ? undefined : decision.holder;
   const leaderElected: ConditionState = holder
@@ -126,6 +128,31 @@ export function observedSummary(
     transition: paused ? undefined : decision.transition,
     leaderElected,
     ready,
+    labelConflict: labelConflict(input),
     outranked: input.outranked.join(", "),
+  };
+}
+
+/**
+ * The LabelConflict condition: True while pods of the group carry the leader
+ * label's key with another value (someone else's label, which podium never
+ * overwrites, so those pods cannot lead), naming them.
+ */
+export function labelConflict({ pods, spec }: Pick<PlanInput, "pods" | "spec">): ConditionState {
+  const { key } = spec.leaderLabel;
+  const foreign = pods.filter((p) => p.foreignLabelValue !== undefined);
+  if (foreign.length === 0) {
+    return {
+      status: "False",
+      reason: "NoLabelConflict",
+      message: `no pod of the group carries ${key} with a value podium did not set`,
+    };
+  }
+  const shown = foreign.slice(0, 5).map((p) => `${p.name} (${key}=${p.foreignLabelValue ?? ""})`);
+  const more = foreign.length > 5 ? ` and ${String(foreign.length - 5)} more` : "";
+  return {
+    status: "True",
+    reason: EventReason.LabelConflict,
+    message: `pods ${shown.join(", ")}${more} carry the leader label key with another value, which podium never overwrites, so they cannot lead; choose a spec.leaderLabel.key that no controller or selector uses`,
   };
 }

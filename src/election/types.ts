@@ -20,6 +20,12 @@ export interface PodView {
   readySince?: number;
   /** The value of the pod's leader-label key, when it has that label. */
   leaderLabelValue?: string;
+  /**
+   * Set when the pod carries the leader label's key with a value other than
+   * the leader value: someone else's label (a Deployment's selector, say).
+   * podium never overwrites it, so the pod cannot lead.
+   */
+  foreignLabelValue?: string;
   /** The pod's podium.dev/epoch annotation, as written. */
   epochAnnotation?: string;
   /** The pod's podium.dev/priority annotation, as written (may be malformed). */
@@ -133,5 +139,5 @@ export interface ObservedDecision {
   /** The instant the Lease expires unless renewed, as a delay: look again then. */
   requeueAfterMs?: number;
   /** Why no pod is labelled, when none is. */
-  idleReason?: "NoLease" | "Released" | "Expired" | "HolderNotInGroup";
+  idleReason?: "NoLease" | "Released" | "Expired" | "HolderNotInGroup" | "HolderLabelConflict";
 }

@@ -20,6 +20,7 @@ export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
   if (since !== undefined) view.readySince = since;
   const value = pod.labels[label.key];
   if (value !== undefined) view.leaderLabelValue = value;
+  if (value !== undefined && value !== label.value) view.foreignLabelValue = value;
   if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
   if (pod.priorityAnnotation !== undefined) view.priorityAnnotation = pod.priorityAnnotation;
   if (pod.revision !== undefined) view.revision = pod.revision;

@@ -32,6 +32,20 @@ describe("explainWhy", () => {
     expect(w.lines.join("\n")).toMatch(/if it is lost, b takes over/);
   });
 
+  it("says a pod whose leader label key holds someone else's value is not eligible, and why", () => {
+    const report = buildReport({
+      group: group({ leaderLabel: { key: "tier", value: "leader" } }),
+      pods: [rawPod("f", { labels: { app: "web", tier: "fe" } })],
+      lease: undefined,
+      now: NOW,
+    });
+    const w = explainWhy(report, "f", selector, undefined, NOW);
+    expect(w.leads).toBe(false);
+    expect(w.lines[0]).toContain(
+      "not eligible: its label tier=fe was not set by podium, which never overwrites it",
+    );
+  });
+
   it("names NotReady with its time", () => {
     const w = why("n", {});
     expect(w.leads).toBe(false);

@@ -2,10 +2,15 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { FINALIZER } from "../../../src/api/constants.ts";
 import type { ElectionGroup, ElectionGroupStatus, LeaderLabel } from "../../../src/api/types.ts";
-import type { LeaseRecord, PodRef } from "../../../src/election/index.ts";
+import type { LeaseRecord } from "../../../src/election/index.ts";
 import { OwnWrites } from "../../../src/controller/own-writes.ts";
 import { Reconciler } from "../../../src/controller/reconcile.ts";
-import type { WriteOutcome, WriteResult, Writer } from "../../../src/controller/writer.ts";
+import type {
+  PodTarget,
+  WriteOutcome,
+  WriteResult,
+  Writer,
+} from "../../../src/controller/writer.ts";
 import type { EventRecorder } from "../../../src/observability/events.ts";
 import { createMetrics } from "../../../src/observability/metrics.ts";
 import { memoryStore } from "../../support/memory-store.ts";
@@ -24,6 +29,8 @@ type WriteName = keyof Writer;
  */
 export class RecordingWriter implements Writer {
   readonly calls: string[] = [];
+  /** The resourceVersion each label write was tied to, in order ("" when none). */
+  readonly podVersions: string[] = [];
   readonly statuses: ElectionGroupStatus[] = [];
   readonly #scripted = new Map<WriteName, WriteOutcome[]>();
   #version = 100;
@@ -40,16 +47,18 @@ export class RecordingWriter implements Writer {
 
   setLeaderLabel(
     _namespace: string,
-    pod: PodRef,
+    pod: PodTarget,
     label: LeaderLabel,
     epoch: number | undefined,
   ): Promise<WriteOutcome> {
     this.calls.push(`label ${pod.name} ${label.key}=${label.value} epoch=${String(epoch)}`);
+    this.podVersions.push(pod.resourceVersion ?? "");
     return Promise.resolve(this.#answer("setLeaderLabel").outcome);
   }
 
-  removeLeaderLabel(_namespace: string, pod: PodRef, label: LeaderLabel): Promise<WriteOutcome> {
+  removeLeaderLabel(_namespace: string, pod: PodTarget, label: LeaderLabel): Promise<WriteOutcome> {
     this.calls.push(`unlabel ${pod.name} ${label.key}`);
+    this.podVersions.push(pod.resourceVersion ?? "");
     return Promise.resolve(this.#answer("removeLeaderLabel").outcome);
   }
 
@@ -122,14 +131,20 @@ export function rawGroup(
 /** A Running, Ready pod of app=web, as the API server sends it. */
 export function rawPod(
   name: string,
-  o: { ready?: boolean; labels?: Record<string, string>; epoch?: number; uid?: string } = {},
+  o: {
+    ready?: boolean;
+    labels?: Record<string, string>;
+    epoch?: number;
+    uid?: string;
+    resourceVersion?: string;
+  } = {},
 ): Record<string, unknown> {
   return {
     metadata: {
       name,
       namespace: "shop",
       uid: o.uid ?? `uid-${name}`,
-      resourceVersion: "1",
+      resourceVersion: o.resourceVersion ?? "1",
       creationTimestamp: iso(T0),
       labels: { app: "web", ...o.labels },
       annotations: o.epoch === undefined ? {} : { "podium.dev/epoch": String(o.epoch) },

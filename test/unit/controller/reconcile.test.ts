@@ -176,6 +176,76 @@ describe("the reconcile", () => {
     );
   });
 
+  it("ties every label write to the resourceVersion the decision saw", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(
+      rawPod("web-a", {
+        ready: false,
+        labels: { role: "leader" },
+        epoch: 1,
+        resourceVersion: "41",
+      }),
+    );
+    h.pods.put(rawPod("web-b", { resourceVersion: "42" }));
+    h.leases.put(rawLease("web-a", 1));
+
+    await h.reconcile();
+
+    expect(h.writer.podVersions).toEqual(["41", "42"]);
+  });
+
+  it("labels no new holder when the old one changed since the decision (409 on its removal)", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-a", 1));
+    h.writer.failNext("removeLeaderLabel", "conflict");
+
+    const result = await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["unlabel web-a role"]);
+    expect(result).toEqual({ requeueAfterMs: 250 });
+  });
+
+  it("never labels a pod whose leader key holds someone else's value, and says so", async () => {
+    const h = harness();
+    // A Deployment's pods: app=web is the ReplicaSet's selector; the group selects tier=fe
+    // and (a mistake) uses app as its leader label key.
+    h.groups.put(
+      rawGroup("web", {
+        selector: { matchLabels: { tier: "fe" } },
+        leaderLabel: { key: "app", value: "leader" },
+      }),
+    );
+    h.pods.put(rawPod("web-a", { labels: { tier: "fe" } }));
+    h.pods.put(rawPod("web-b", { labels: { tier: "fe" } }));
+
+    await h.reconcile();
+
+    expect(h.writer.calls.filter((c) => c.startsWith("label") || c.startsWith("unlabel"))).toEqual(
+      [],
+    );
+    const conflict = h.writer.statuses[0]?.conditions?.find((c) => c.type === "LabelConflict");
+    expect(conflict).toMatchObject({ status: "True", reason: "LabelConflict" });
+    expect(conflict?.message).toContain("web-a (app=web), web-b (app=web)");
+    expect(h.recorder.events).toEqual([`Warning LabelConflict: ${conflict?.message ?? ""}`]);
+  });
+
+  it("on deletion removes only labels it set, then its finalizer", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}, { deleting: true }));
+    h.pods.put(rawPod("web-a", { labels: { role: "leader" }, epoch: 1 }));
+    // role=leader set by hand (no podium epoch beside it): not podium's to take away.
+    h.pods.put(rawPod("web-c", { labels: { role: "leader" } }));
+    h.leases.put(rawLease("web-a", 1));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual(["unlabel web-a role", "remove finalizer web"]);
+  });
+
   it("on deletion removes its leader labels, then its finalizer", async () => {
     const h = harness();
     h.groups.put(rawGroup("web", {}, { deleting: true }));

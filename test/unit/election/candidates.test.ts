@@ -43,3 +43,12 @@ describe("parsePriority", () => {
     expect(Object.is(parsePriority(text), want)).toBe(true);
   });
 });
+
+describe("a pod whose leader label key holds someone else's value", () => {
+  it("is no candidate: podium would have to overwrite that value to label it", () => {
+    expect(isCandidate(pod("web-a", { leaderLabelValue: "web", foreignLabelValue: "web" }))).toBe(
+      false,
+    );
+    expect(isCandidate(pod("web-a", { leaderLabelValue: "leader" }))).toBe(true);
+  });
+});

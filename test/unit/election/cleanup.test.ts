@@ -9,7 +9,9 @@ const pods = [
   leader("web-b", 2),
   pod("web-c"),
   pod("web-d", { leaderLabelValue: "follower" }),
-  pod("web-e", { leaderLabelValue: "primary" }),
+  pod("web-e", { leaderLabelValue: "primary", epochAnnotation: "4" }),
+  // The leader value, but set by someone else: no podium epoch beside it.
+  pod("web-f", { leaderLabelValue: "primary" }),
 ];
 
 function verdict(v: Gate["verdict"], s: ElectionGroupSpec | undefined): Gate {
@@ -35,7 +37,7 @@ const cases: Record<string, { gate: Gate; want: string[] }> = {
     gate: verdict("report", spec({ paused: true })),
     want: ["web-a", "web-b"],
   },
-  "a custom leader value: only pods with that value": {
+  "a custom leader value: only pods podium labelled with that value (its epoch beside it)": {
     gate: verdict("act", spec({ leaderLabel: { key: "role", value: "primary" } })),
     want: ["web-e"],
   },

@@ -642,3 +642,23 @@ describe("rolling update of a 3-replica Deployment (maxSurge 1, maxUnavailable 0
     expect(w.lease?.renewTime).toBe(restartedAt + 1000);
   });
 });
+
+describe("a holder whose leader label key someone set to another value", () => {
+  it("loses leadership (HolderLabelConflict) and keeps that value: podium does not fight over it", () => {
+    const d = decideManaged({
+      spec: spec(),
+      pods: [
+        leader("web-a", 1, { leaderLabelValue: "primary", foreignLabelValue: "primary" }),
+        pod("web-b"),
+      ],
+      lease: lease("web-a", 1),
+      now: T0 + 1000,
+    });
+    expect(d.transition).toMatchObject({
+      from: "web-a",
+      to: "web-b",
+      reason: "HolderLabelConflict",
+    });
+    expect(d.removeLabel).toEqual([]);
+  });
+});

@@ -150,3 +150,18 @@ describe("decideObserved", () => {
     expect(decision.requeueAfterMs).toBeUndefined();
   });
 });
+
+describe("an Observed holder whose leader label key holds another value", () => {
+  it("is not labelled, and the reason says why", () => {
+    const d = decideObserved({
+      spec: spec({ mode: "Observed" }),
+      pods: [pod("web-a", { leaderLabelValue: "web", foreignLabelValue: "web" })],
+      lease: lease("web-a", 3),
+      previousHolder: "",
+      now: T0 + 1000,
+    });
+    expect(d.holder).toBeUndefined();
+    expect(d.addLabel).toBeUndefined();
+    expect(d.idleReason).toBe("HolderLabelConflict");
+  });
+});

@@ -53,30 +53,47 @@ export function installPodium(adminKubeconfig: string, workDir: string): string 
     ]),
   );
   kubectl(adminKubeconfig, ["apply", "-k", path.join(root, "config/rbac")]);
+  return serviceAccountKubeconfig(
+    adminKubeconfig,
+    OPERATOR_NAMESPACE,
+    OPERATOR_SERVICE_ACCOUNT,
+    path.join(workDir, "podium-operator.kubeconfig"),
+  );
+}
+
+/**
+ * Writes to `file` a kubeconfig that authenticates as the ServiceAccount
+ * `namespace/name` with a bound token (24 h), on the cluster of
+ * `adminKubeconfig`, and returns `file`.
+ */
+export function serviceAccountKubeconfig(
+  adminKubeconfig: string,
+  namespace: string,
+  name: string,
+  file: string,
+): string {
   const token = kubectl(adminKubeconfig, [
     "create",
     "token",
-    OPERATOR_SERVICE_ACCOUNT,
+    name,
     "-n",
-    OPERATOR_NAMESPACE,
+    namespace,
     "--duration=24h",
   ]).trim();
-
   const admin = load(kubectl(adminKubeconfig, ["config", "view", "--raw", "--minify"])) as {
     clusters: { cluster: Record<string, unknown> }[];
   };
   const cluster = admin.clusters[0]?.cluster;
   if (!cluster) throw new Error(`no cluster in ${adminKubeconfig}`);
-  const file = path.join(workDir, "podium-operator.kubeconfig");
   writeFileSync(
     file,
     dump({
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: "local", cluster }],
-      users: [{ name: "podium", user: { token } }],
-      contexts: [{ name: "podium", context: { cluster: "local", user: "podium" } }],
-      "current-context": "podium",
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: "local", user: name } }],
+      "current-context": name,
     }),
     { mode: 0o600 },
   );

@@ -1,3 +1,4 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import {
   ApiException,
   CoordinationV1Api,
@@ -21,8 +22,14 @@ import { callOptions } from "../kube/client.ts";
 import type { ClientFactory } from "../kube/client.ts";
 import { toMicroTime } from "../kube/microtime.ts";
 
-/** How a write ended when it did not simply succeed. */
-export type WriteOutcome = "ok" | "gone" | "conflict";
+/**
+ * How a write ended: `ok`; `gone` (the object is gone, or a pod was
+ * recreated under the same name); `conflict` (it changed since the decision,
+ * and must be decided again); `skipped` (a pod no longer holds what the write
+ * would change: its label is not podium's to remove, or holds a value podium
+ * must not overwrite; nothing was written).
+ */
+export type WriteOutcome = "ok" | "gone" | "conflict" | "skipped";
 
 /** A write's outcome and, when it succeeded, the resourceVersion the object now has. */
 export interface WriteResult {
@@ -120,49 +127,76 @@ export function createWriter(makeClient: ClientFactory): Writer {
   const coordination = makeClient(CoordinationV1Api);
   const custom = makeClient(CustomObjectsApi);
   const merge = (signal: AbortSignal) => callOptions(signal, PatchStrategy.MergePatch);
+  /**
+   * Merge-patches a pod's labels and annotations. Naming the uid makes the
+   * API server refuse it (409) when the pod was recreated under the same name
+   * since the decision; naming the resourceVersion, when it changed since.
+   */
+  const patchPodMetadata = (
+    namespace: string,
+    pod: PodTarget,
+    signal: AbortSignal,
+    metadata: Record<string, unknown>,
+  ): Promise<WriteOutcome> =>
+    attempt(() =>
+      core.patchNamespacedPod(
+        {
+          name: pod.name,
+          namespace,
+          body: { metadata: { uid: pod.uid, ...preconditionOf(pod), ...metadata } },
+        },
+        merge(signal),
+      ),
+    );
+  /**
+   * Patches a pod's leader label, tied to the version the decision saw. When
+   * the pod changed since (the cache was behind, or someone wrote), it reads
+   * the pod once as it is now and writes again at that version only if
+   * `applies` to its labels still (the label is podium's to remove, or free
+   * to set): a stale cache costs one read, never an overwrite.
+   */
+  const patchPodLabel = async (
+    namespace: string,
+    pod: PodTarget,
+    signal: AbortSignal,
+    metadata: Record<string, unknown>,
+    applies: (labels: Readonly<Record<string, string>>) => boolean,
+  ): Promise<WriteOutcome> => {
+    const first = await patchPodMetadata(namespace, pod, signal, metadata);
+    if (first !== "conflict" || pod.resourceVersion === undefined) return first;
+    let current: V1Pod;
+    try {
+      current = await core.readNamespacedPod({ name: pod.name, namespace }, callOptions(signal));
+    } catch (err) {
+      return outcomeOf(err);
+    }
+    if (current.metadata?.uid !== pod.uid) return "gone";
+    if (!applies(current.metadata.labels ?? {})) return "skipped";
+    const resourceVersion = current.metadata.resourceVersion;
+    if (resourceVersion === undefined) return "conflict";
+    return patchPodMetadata(namespace, { ...pod, resourceVersion }, signal, metadata);
+  };
 
   return {
     setLeaderLabel: (namespace, pod, label, epoch, signal) =>
-      attempt(() =>
-        core.patchNamespacedPod(
-          {
-            name: pod.name,
-            namespace,
-            body: {
-              // A merge patch that names the uid is refused (409) when the pod
-              // was recreated under the same name since the decision, and one
-              // that names the resourceVersion when the pod changed since.
-              metadata: {
-                uid: pod.uid,
-                ...preconditionOf(pod),
-                labels: { [label.key]: label.value },
-                ...(epoch === undefined
-                  ? {}
-                  : { annotations: { [EPOCH_ANNOTATION]: String(epoch) } }),
-              },
-            },
-          },
-          merge(signal),
-        ),
+      patchPodLabel(
+        namespace,
+        pod,
+        signal,
+        {
+          labels: { [label.key]: label.value },
+          ...(epoch === undefined ? {} : { annotations: { [EPOCH_ANNOTATION]: String(epoch) } }),
+        },
+        (labels) => labels[label.key] === undefined || labels[label.key] === label.value,
       ),
 
     removeLeaderLabel: (namespace, pod, label, signal) =>
-      attempt(() =>
-        core.patchNamespacedPod(
-          {
-            name: pod.name,
-            namespace,
-            body: {
-              metadata: {
-                uid: pod.uid,
-                ...preconditionOf(pod),
-                labels: { [label.key]: null },
-                annotations: { [EPOCH_ANNOTATION]: null },
-              },
-            },
-          },
-          merge(signal),
-        ),
+      patchPodLabel(
+        namespace,
+        pod,
+        signal,
+        { labels: { [label.key]: null }, annotations: { [EPOCH_ANNOTATION]: null } },
+        (labels) => labels[label.key] === label.value,
       ),
 
     createLease: (group, name, record, signal) =>

@@ -2,21 +2,17 @@ import { HOLDER_UID_ANNOTATION } from "../api/constants.ts";
 import { obj, str, stringMap, time } from "./json.ts";
 import { keyOf } from "./source.ts";
 import type { Source } from "./source.ts";
+import type { LeaseView } from "../election/index.ts";
 
-/** The fields of a Lease that podium keeps, plus when it saw the record change. */
-export interface CachedLease {
+/**
+ * The fields of a Lease that podium keeps: the record as the election core
+ * reads it (with when podium saw it change), and the metadata the shell needs.
+ */
+export interface CachedLease extends LeaseView {
   namespace: string;
   name: string;
   uid: string;
   resourceVersion: string;
-  holder: string;
-  holderUID?: string;
-  transitions: number;
-  durationSeconds?: number;
-  renewTime?: number;
-  acquireTime?: number;
-  /** Local time at which this record (holder, renew time, transitions…) was first seen. */
-  observedAt: number;
   /** uids of the objects that own the Lease (metadata.ownerReferences). */
   ownerUIDs: readonly string[];
 }

@@ -30,6 +30,7 @@ import {
   groupEvents,
   labelledPods,
   listPods,
+  patchGroupSpec,
   patchPodMetadata,
   readLease,
   readyEndpoints,
@@ -159,10 +160,42 @@ async function createLease(
   namespace: string,
   name: string,
   spec: Record<string, unknown>,
+  owner?: ElectionGroup,
 ): Promise<V1Lease> {
-  return clients.kc
-    .makeApiClient(CoordinationV1Api)
-    .createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } });
+  // An owner reference to a group is how whoever may write a Lease hands it to that group.
+  const ownerReferences =
+    owner === undefined
+      ? undefined
+      : [
+          {
+            apiVersion: owner.apiVersion,
+            kind: owner.kind,
+            name: owner.metadata.name,
+            uid: owner.metadata.uid,
+          },
+        ];
+  return clients.kc.makeApiClient(CoordinationV1Api).createNamespacedLease({
+    namespace,
+    body: { metadata: { name, namespace, ...(ownerReferences ? { ownerReferences } : {}) }, spec },
+  });
+}
+
+/**
+ * Creates a paused group, then its Lease with `spec` handed to it by owner
+ * reference, then unpauses the group: garbage in a Lease the group owns.
+ */
+async function groupWithGarbageLease(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  const group = await createGroup(clients, namespace, name, {
+    selector: { matchLabels: { app: name } },
+    paused: true,
+  });
+  await createLease(clients, namespace, name, spec, group);
+  await patchGroupSpec(clients, namespace, name, { paused: false });
 }
 
 /** The message of an API error, or "" when `err` is none. */
@@ -514,15 +547,14 @@ describe("garbage in a Managed group's Lease", () => {
     }
   });
 
-  it("takes over a Lease that names a pod that does not exist, with an Event naming it", async () => {
+  it("takes over a Lease handed to it that names a pod that does not exist, with an Event naming it", async () => {
     await pods(clients, namespace, "lg", ["lg-a", "lg-b"]);
-    await createLease(clients, namespace, "lg", {
+    await groupWithGarbageLease(clients, namespace, "lg", {
       holderIdentity: "ghost-pod",
       leaseDurationSeconds: 15,
       leaseTransitions: 7,
       renewTime: microTime(Date.now()),
     });
-    await createGroup(clients, namespace, "lg", { selector: { matchLabels: { app: "lg" } } });
     const holder = await waitForLeader(clients, namespace, "lg", "app=lg");
     const lease = await readLease(clients, namespace, "lg");
     expect(lease?.spec?.holderIdentity).toBe(holder);
@@ -535,10 +567,9 @@ describe("garbage in a Managed group's Lease", () => {
     await expectHealthy(w);
   });
 
-  it("elects on a Lease with no spec fields at all", async () => {
+  it("elects on a Lease handed to it with no spec fields at all", async () => {
     await pods(clients, namespace, "le", ["le-a", "le-b"]);
-    await createLease(clients, namespace, "le", {});
-    await createGroup(clients, namespace, "le", { selector: { matchLabels: { app: "le" } } });
+    await groupWithGarbageLease(clients, namespace, "le", {});
     const holder = await waitForLeader(clients, namespace, "le", "app=le");
     const lease = await readLease(clients, namespace, "le");
     expect(lease?.spec).toMatchObject({ holderIdentity: holder, leaseDurationSeconds: 15 });

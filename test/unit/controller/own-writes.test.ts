@@ -3,24 +3,11 @@ import type { ElectionGroup, ElectionGroupStatus } from "../../../src/api/types.
 import { OwnWrites } from "../../../src/controller/own-writes.ts";
 import type { LeaseRecord } from "../../../src/election/lease-record.ts";
 import type { CachedLease } from "../../../src/sources/leases.ts";
-import { spec, T0 } from "../election/fixtures.ts";
+import { electionGroup, spec, T0 } from "../election/fixtures.ts";
 
 /** Group "shop/web" as the cache shows it at `resourceVersion`, with `holder` in its status. */
 function groupAt(resourceVersion: string, holder = "cached"): ElectionGroup {
-  return {
-    apiVersion: "podium.dev/v1alpha1",
-    kind: "ElectionGroup",
-    metadata: {
-      namespace: "shop",
-      name: "web",
-      uid: "uid-web",
-      generation: 1,
-      resourceVersion,
-      creationTimestamp: new Date(T0).toISOString(),
-    },
-    spec: spec(),
-    status: { holder },
-  };
+  return electionGroup(spec(), { resourceVersion }, { holder });
 }
 
 const statusA: ElectionGroupStatus = { holder: "web-a", epoch: 1 };

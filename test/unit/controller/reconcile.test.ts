@@ -6,6 +6,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { T0, harness, rawGroup, rawLease, rawPod } from "./fakes.ts";
+import type { Harness } from "./fakes.ts";
+
+/** A group whose holder web-a (epoch 1, Lease at version 5) turned NotReady beside a ready web-b. */
+function failingOver(): Harness {
+  const h = harness();
+  h.groups.put(rawGroup("web", {}));
+  h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
+  h.pods.put(rawPod("web-b"));
+  h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+  return h;
+}
 
 describe("the reconcile", () => {
   it("elects a first leader: finalizer, then the Lease, then the label, then status", async () => {
@@ -29,11 +40,7 @@ describe("the reconcile", () => {
   });
 
   it("fails over: the old holder's label off, the Lease at its version, the new label, status", async () => {
-    const h = harness();
-    h.groups.put(rawGroup("web", {}));
-    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
-    h.pods.put(rawPod("web-b"));
-    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    const h = failingOver();
 
     await h.reconcile();
 
@@ -56,11 +63,7 @@ describe("the reconcile", () => {
   });
 
   it("labels nothing and retries when the Lease update conflicts (someone moved first)", async () => {
-    const h = harness();
-    h.groups.put(rawGroup("web", {}));
-    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
-    h.pods.put(rawPod("web-b"));
-    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    const h = failingOver();
     h.writer.failNext("updateLease", "conflict");
 
     const result = await h.reconcile();
@@ -74,11 +77,7 @@ describe("the reconcile", () => {
   });
 
   it("decides again at once when the new holder vanished before it was labelled", async () => {
-    const h = harness();
-    h.groups.put(rawGroup("web", {}));
-    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
-    h.pods.put(rawPod("web-b"));
-    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    const h = failingOver();
     h.writer.failNext("setLeaderLabel", "gone");
 
     const result = await h.reconcile();
@@ -134,11 +133,7 @@ describe("the reconcile", () => {
   });
 
   it("reads its own Lease writes while the watch has delivered neither of the last two", async () => {
-    const h = harness();
-    h.groups.put(rawGroup("web", {}));
-    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
-    h.pods.put(rawPod("web-b"));
-    h.leases.put(rawLease("web-a", 1, { resourceVersion: "5" }));
+    const h = failingOver();
     await h.reconcile();
     // The pods' watch delivers the labels; the Lease's watch delivers nothing.
     h.pods.put(rawPod("web-a", { ready: false }));
@@ -196,11 +191,7 @@ describe("the reconcile", () => {
   });
 
   it("labels no new holder when the old one changed since the decision (409 on its removal)", async () => {
-    const h = harness();
-    h.groups.put(rawGroup("web", {}));
-    h.pods.put(rawPod("web-a", { ready: false, labels: { role: "leader" }, epoch: 1 }));
-    h.pods.put(rawPod("web-b"));
-    h.leases.put(rawLease("web-a", 1));
+    const h = failingOver();
     h.writer.failNext("removeLeaderLabel", "conflict");
 
     const result = await h.reconcile();

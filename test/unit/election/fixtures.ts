@@ -1,4 +1,4 @@
-import type { ElectionGroupSpec } from "../../../src/api/types.ts";
+import type { ElectionGroup, ElectionGroupSpec } from "../../../src/api/types.ts";
 import type { LeaseView, PodView } from "../../../src/election/types.ts";
 
 /** A fixed clock origin so that times in tables read as offsets. */
@@ -59,4 +59,27 @@ export function lease(
     observedAt: T0,
     ...o,
   } as LeaseView);
+}
+
+/** The group "shop/web" with `s` as its spec; metadata fields may be overridden. */
+export function electionGroup(
+  s: ElectionGroupSpec,
+  meta: Partial<ElectionGroup["metadata"]> = {},
+  status?: ElectionGroup["status"],
+): ElectionGroup {
+  return {
+    apiVersion: "podium.dev/v1alpha1",
+    kind: "ElectionGroup",
+    metadata: {
+      namespace: "shop",
+      name: "web",
+      uid: "uid-web",
+      generation: 1,
+      resourceVersion: "1",
+      creationTimestamp: new Date(T0).toISOString(),
+      ...meta,
+    },
+    spec: s,
+    ...(status === undefined ? {} : { status }),
+  };
 }

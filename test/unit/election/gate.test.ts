@@ -5,25 +5,13 @@ import type { ValidationResult } from "../../../src/api/validate.ts";
 import type { GroupIdentity, LabelledPod } from "../../../src/election/conflict.ts";
 import { blockerMessage, gate } from "../../../src/election/gate.ts";
 import type { Blocker, Gate } from "../../../src/election/gate.ts";
-import { spec, T0 } from "./fixtures.ts";
+import { electionGroup, spec, T0 } from "./fixtures.ts";
 
 /** The group under test, "web" in "shop", created one second after T0 so rivals can be older or newer. */
 const CREATED = T0 + 1000;
 
-function electionGroup(s: ElectionGroupSpec): ElectionGroup {
-  return {
-    apiVersion: "podium.dev/v1alpha1",
-    kind: "ElectionGroup",
-    metadata: {
-      namespace: "shop",
-      name: "web",
-      uid: "uid-web",
-      generation: 1,
-      resourceVersion: "1",
-      creationTimestamp: new Date(CREATED).toISOString(),
-    },
-    spec: s,
-  };
+function groupUnderTest(s: ElectionGroupSpec): ElectionGroup {
+  return electionGroup(s, { creationTimestamp: new Date(CREATED).toISOString() });
 }
 
 /** Another group of "shop" selecting app=web with the key `role`, created at `createdAt`. */
@@ -218,7 +206,7 @@ const cases: Record<string, Case> = {
 function gateFor(c: Case): Gate {
   const s = spec(c.spec);
   return gate({
-    group: electionGroup(s),
+    group: groupUnderTest(s),
     validation: c.validation ?? { ok: true, spec: s },
     pods,
     others: "others" in c ? c.others : [],

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as prettier from "prettier";
+import type { Machine } from "../support/machine.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 
 // Statistics and output of the benchmarks: plain-text tables on stdout, the
@@ -89,16 +90,6 @@ export function textTable(table: Table): string {
     widths.map((w) => "-".repeat(w)).join("  "),
     ...table.rows.map(line),
   ].join("\n");
-}
-
-export interface Machine {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  os: string;
-  node: string;
-  kubernetes: string;
-  podiumCommit: string;
 }
 
 /** One run of `run.ts`: where some scenarios' results come from. */

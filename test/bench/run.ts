@@ -11,13 +11,14 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { VersionApi } from "@kubernetes/client-node";
 import { killAllCandidates } from "../support/candidates.ts";
 import { root, installPodium } from "../support/install.ts";
 import { connect } from "../support/kube.ts";
+import { describeMachine, podiumCommit } from "../support/machine.ts";
+import type { Machine } from "../support/machine.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 import { setOwnClusterDir, snapshotActivity } from "./activity.ts";
@@ -28,7 +29,7 @@ import { STOP_TITLES, runClientGo } from "./clientgo.ts";
 import type { Cause, CauseResult } from "./failover.ts";
 import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
-import type { FigureRow, Machine, ReportInput, RunInfo, Stats, Table } from "./report.ts";
+import type { FigureRow, ReportInput, RunInfo, Stats, Table } from "./report.ts";
 import {
   latencySvg,
   mergeMarkdownSection,
@@ -107,19 +108,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     log(`${signal}: stopping everything`);
     void cleanup().finally(() => process.exit(130));
   });
-}
-
-function commit(): string {
-  try {
-    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: root, encoding: "utf8" });
-    return `${sha.trim()}${dirty.trim() === "" ? "" : " (with uncommitted changes)"}`;
-  } catch {
-    return "unknown";
-  }
 }
 
 function statCells(s: Stats): string[] {
@@ -567,16 +555,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   const operatorErrorLines = operator.logs.filter((l) => l.level === 50 || l.level === 60).length;
   activity.push(snapshotActivity("end"));
 
-  const cpus = os.cpus();
-  const machine: Machine = {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? "unknown",
-    memoryGiB: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    kubernetes: version.gitVersion,
-    podiumCommit: commit(),
-  };
+  const machine = describeMachine(version.gitVersion, podiumCommit());
   const runtimeSeconds = (Date.now() - started) / 1000;
   const date = new Date().toISOString();
   const info: RunInfo = { date, command, mode, runtimeSeconds, machine, activity };
@@ -675,7 +654,7 @@ async function main(): Promise<void> {
       command,
       mode,
       runtimeSeconds: (Date.now() - started) / 1000,
-      podiumCommit: commit(),
+      podiumCommit: podiumCommit(),
     });
   }
 }

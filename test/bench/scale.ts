@@ -24,11 +24,15 @@ import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import { createClientFactory } from "../../src/kube/client.ts";
 import { ListWatch } from "../../src/kube/listwatch.ts";
 import { installPodium, root } from "../support/install.ts";
-import { freePort, metricValue } from "../support/operator.ts";
+import { describeMachine } from "../support/machine.ts";
+import { freePort } from "../support/operator.ts";
+import { procSample } from "../support/proc.ts";
+import type { ProcSample } from "../support/proc.ts";
+import { metricValue, scrapeMetrics } from "../support/prometheus.ts";
 import { log } from "./fixtures.ts";
 import type { HeapSummary } from "./heap.ts";
 import { summarizeHeapSnapshot } from "./heap.ts";
-import type { Machine, Table } from "./report.ts";
+import type { Table } from "./report.ts";
 import { markdownTable, mergeJsonKey, mergeMarkdownSection, textTable } from "./report.ts";
 import { ms } from "./report.ts";
 import { BENCH_LABEL, now, sleep } from "./watch.ts";
@@ -50,7 +54,6 @@ const PORT_OFFSET = "22000";
 const GROUPS_PER_NAMESPACE = 1000;
 /** Create requests in flight at once while setting up (the admin client has no rate limit). */
 const CREATE_CONCURRENCY = 24;
-const CLK_TCK = 100;
 
 export interface ScaleSettings {
   groups: number[];
@@ -97,28 +100,6 @@ export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
     convergeTimeoutMs: num("SCALE_CONVERGE_TIMEOUT_SECONDS", mode === "quick" ? 300 : 900) * 1000,
     nodeFlags: (env.SCALE_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
   };
-}
-
-/** One sample of a process, from /proc. */
-export interface ProcSample {
-  rssMiB: number;
-  cpuSeconds: number;
-}
-
-/** RSS and CPU time of a process, from /proc; undefined when it is gone. */
-export function procSample(pid: number | undefined): ProcSample | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
-    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
-    // Fields after "(comm) ": state is field 3, utime 14, stime 15.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return { rssMiB: Number(rss?.[1] ?? 0) / 1024, cpuSeconds: ticks / CLK_TCK };
-  } catch {
-    return undefined;
-  }
 }
 
 function clusterPid(name: string): number | undefined {
@@ -457,17 +438,6 @@ function phaseFigures(
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-async function scrape(port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return await res.text();
-  } catch {
-    return undefined;
-  }
-}
-
 function byMethod(text: string | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   if (text === undefined) return out;
@@ -670,7 +640,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     prev = cur;
     prevAt = at;
     if (scrapeNow) {
-      const text = await scrape(metricsPort);
+      const text = await scrapeMetrics(metricsPort);
       if (text !== undefined) {
         lastMetrics = text;
         const reconciles = metricValue(text, "controller_runtime_reconcile_total");
@@ -686,7 +656,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
 
   // Convergence: sample every second (metrics every 2 s) until every group is Ready.
   const convergeStart = now();
-  const firstMetrics = byMethod(await scrape(metricsPort));
+  const firstMetrics = byMethod(await scrapeMetrics(metricsPort));
   const deadline = Date.now() + settings.convergeTimeoutMs;
   let tick = 0;
   while (observer.readyGroups < groups && Date.now() < deadline) {
@@ -873,20 +843,6 @@ export async function runScale(settings: ScaleSettings): Promise<ScaleResult[]> 
     await stopScale();
   }
   return results;
-}
-
-/** The machine and software, as the other scenarios report them (the cluster must be up for its version). */
-export function scaleMachine(kubernetes: string, podiumCommit: string): Machine {
-  const cpus = os.cpus();
-  return {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? "unknown",
-    memoryGiB: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    kubernetes,
-    podiumCommit,
-  };
 }
 
 const sec = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(1)} s`);
@@ -1081,7 +1037,7 @@ export async function writeScaleReport(
 ): Promise<void> {
   const tables = scaleTables(results);
   for (const t of tables) process.stdout.write(`\n${textTable(t)}\n`);
-  const machine = scaleMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
+  const machine = describeMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
   const m = machine;
   const lines = [
     "Scale on one replica (DESIGN.md §5: 5,000 groups / 15,000 pods elected from a cold start in " +

@@ -9,7 +9,7 @@ import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy, FaultRule } from "../support/fault-proxy.ts";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { logLines, metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
+import { logLines, startOperator, stopAllOperators } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   LeaderLabelRecorder,
@@ -21,6 +21,7 @@ import {
   readLease,
   teardown,
 } from "../support/podium.ts";
+import { metricValue } from "../support/prometheus.ts";
 
 const APP = "web";
 const SELECTOR = `app=${APP}`;

@@ -8,7 +8,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { logLines, metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
+import { logLines, startOperator, stopAllOperators } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   LeaderLabelRecorder,
@@ -20,6 +20,7 @@ import {
   teardown,
   waitForLeader,
 } from "../support/podium.ts";
+import { metricValue } from "../support/prometheus.ts";
 
 const OPERATOR_NAMESPACE = "podium-system";
 /** The operator's own lease timings in these tests (client-go's rule: 4 > 3 > 1.2 x 1). */

@@ -16,7 +16,7 @@ import { invalidGroups } from "../fixtures/hostile/invalid-groups.ts";
 import { kubectl, root } from "../support/install.ts";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
+import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   LeaderLabelRecorder,
@@ -38,6 +38,7 @@ import {
   waitForLeader,
   waitForPods,
 } from "../support/podium.ts";
+import { metricValue } from "../support/prometheus.ts";
 
 // Hostile and broken input (issue 7): specs the API server refuses, specs that get past a CRD
 // installed without validation, garbage in Leases, malformed priority annotations, groups

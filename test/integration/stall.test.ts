@@ -6,7 +6,7 @@ import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy } from "../support/fault-proxy.ts";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
+import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   LeaderLabelRecorder,
@@ -17,6 +17,7 @@ import {
   listPods,
   teardown,
 } from "../support/podium.ts";
+import { metricValue } from "../support/prometheus.ts";
 
 const APP = "stall";
 const SELECTOR = `app=${APP}`;

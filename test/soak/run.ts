@@ -24,15 +24,7 @@ import {
 } from "@kubernetes/client-node";
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as prettier from "prettier";
@@ -42,7 +34,10 @@ import { ListWatch } from "../../src/kube/listwatch.ts";
 import { installPodium, root } from "../support/install.ts";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { freePort, metricValue } from "../support/operator.ts";
+import { describeMachine, podiumCommit } from "../support/machine.ts";
+import { freePort } from "../support/operator.ts";
+import { openFds, procSample } from "../support/proc.ts";
+import { metricValue, scrapeMetrics, sumByLabel } from "../support/prometheus.ts";
 import {
   LeaderLabelRecorder,
   createBarePod,
@@ -55,8 +50,6 @@ import { seededRandom } from "../support/random.ts";
 import type { ReportInput, SoakSample } from "./analysis.ts";
 import { judge, soakMarkdown, soakSvg, warmupSeconds } from "./analysis.ts";
 import { LeaderJudge } from "./leaders.ts";
-import { series } from "../bench/apicost.ts";
-import { procSample } from "../bench/scale.ts";
 
 const CLUSTER_DIR = path.join(root, ".cluster-soak");
 const PORT_OFFSET = "23000";
@@ -173,22 +166,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-function commit(): string {
-  try {
-    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    return `${sha.trim()}${dirty.trim() === "" ? "" : " (with uncommitted changes in src/)"}`;
-  } catch {
-    return "unknown";
-  }
-}
-
 // ------------------------------------------------------------------- groups
 
 interface Group {
@@ -244,34 +221,10 @@ function podWatch(clients: Clients, namespaces: ReadonlySet<string>): ListWatch<
 
 // ------------------------------------------------------------------ metrics
 
-function sumBy(text: string, name: string, label: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of series(text, name)) {
-    const k = s.labels.get(label) ?? "";
-    out[k] = (out[k] ?? 0) + s.value;
-  }
-  return out;
-}
-
-async function scrape(port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function procStatus(pid: number): { rssMiB: number; cpuSeconds: number; fds: number } | undefined {
   const sample = procSample(pid);
-  if (sample === undefined) return undefined;
-  try {
-    return { ...sample, fds: readdirSync(`/proc/${String(pid)}/fd`).length };
-  } catch {
-    return undefined;
-  }
+  const fds = openFds(pid);
+  return sample === undefined || fds === undefined ? undefined : { ...sample, fds };
 }
 
 // --------------------------------------------------------------------- main
@@ -297,7 +250,7 @@ async function main(): Promise<number> {
   );
   const loadStart = os.loadavg()[0] ?? 0;
   // The code the operator runs is what the tree holds when it starts.
-  const podiumCommit = commit();
+  const commit = podiumCommit("src");
 
   cluster("down");
   rmSync(CLUSTER_DIR, { recursive: true, force: true });
@@ -517,7 +470,7 @@ async function main(): Promise<number> {
   let lastMetrics = "";
   const violationCount = (): number => groups.reduce((s, g) => s + g.judge.violations.length, 0);
   const sampleOnce = async (phase: SoakSample["phase"]): Promise<void> => {
-    const text = (await scrape(metricsPort)) ?? "";
+    const text = (await scrapeMetrics(metricsPort)) ?? "";
     if (text !== "") lastMetrics = text;
     const proc = procStatus(pid);
     const at = Date.now();
@@ -537,12 +490,12 @@ async function main(): Promise<number> {
       fds: metricValue(text, "process_open_fds") ?? proc?.fds ?? Number.NaN,
       cpuCores: cores,
       watchRestarts: metricValue(text, "podium_watch_restarts_total") ?? 0,
-      watchRestartsByReason: sumBy(text, "podium_watch_restarts_total", "reason"),
+      watchRestartsByReason: sumByLabel(text, "podium_watch_restarts_total", "reason"),
       queueDepth: metricValue(text, "workqueue_depth", { name: "electiongroup" }) ?? 0,
       reconciles: metricValue(text, "controller_runtime_reconcile_total") ?? 0,
       transitions: metricValue(text, "podium_electiongroup_transitions_total") ?? 0,
       apiRequests: metricValue(text, "rest_client_requests_total") ?? 0,
-      cacheObjects: sumBy(text, "podium_cache_objects", "resource"),
+      cacheObjects: sumByLabel(text, "podium_cache_objects", "resource"),
       groupsWithOneLeader: groups.filter((g) => g.judge.labelledNow() === 1).length,
       violations: violationCount(),
       churnOps: opsDone,
@@ -669,10 +622,9 @@ async function main(): Promise<number> {
   const warmup = warmupSeconds(churnSeconds);
   const watched = Math.max(
     3,
-    Object.keys(sumBy(lastMetrics, "podium_cache_objects", "resource")).length,
+    Object.keys(sumByLabel(lastMetrics, "podium_cache_objects", "resource")).length,
   );
   const figures = judge(samples, warmup, GROUPS, watched);
-  const cpus = os.cpus();
   const input: ReportInput = {
     date: new Date(started).toISOString(),
     command,
@@ -684,13 +636,7 @@ async function main(): Promise<number> {
     churnSeconds,
     warmupSeconds: warmup,
     machine: {
-      cpus: cpus.length,
-      cpuModel: cpus[0]?.model.trim() ?? "unknown",
-      memoryGiB: os.totalmem() / 2 ** 30,
-      os: `${os.type()} ${os.release()} ${os.arch()}`,
-      node: process.versions.node,
-      kubernetes,
-      podiumCommit,
+      ...describeMachine(kubernetes, commit),
       loadAverage: { start: loadStart, end: loadEnd },
     },
     ops,

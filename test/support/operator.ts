@@ -145,35 +145,6 @@ export async function stopAllOperators(): Promise<void> {
   );
 }
 
-// ha/api helpers
-
-/**
- * The value of the Prometheus series `name` in `text` (the body of /metrics)
- * whose labels include every pair of `labels`; the sum when several match,
- * undefined when none does.
- */
-export function metricValue(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  let sum: number | undefined;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (match?.[1] !== name) continue;
-    const pairs = new Map(
-      [...(match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(
-        (m) => [m[1] ?? "", m[2] ?? ""] as const,
-      ),
-    );
-    if (Object.entries(labels).every(([k, v]) => pairs.get(k) === v)) {
-      sum = (sum ?? 0) + Number(match[3]);
-    }
-  }
-  return sum;
-}
-
 /** The operator's parsed log lines whose message is `msg`. */
 export function logLines(operator: OperatorProcess, msg: string): Record<string, unknown>[] {
   return operator.logs.filter((l) => l.msg === msg);

@@ -9,12 +9,12 @@
 // The cluster, the operator and every candidate process are stopped at the
 // end, also on failure or Ctrl-C.
 
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { VersionApi } from "@kubernetes/client-node";
 import { killAllCandidates } from "../support/candidates.ts";
+import { clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { root, installPodium } from "../support/install.ts";
 import { connect } from "../support/kube.ts";
 import { describeMachine, podiumCommit } from "../support/machine.ts";
@@ -78,15 +78,7 @@ const APICOST =
 
 const clusterDir = path.join(root, ".cluster-bench");
 setOwnClusterDir(clusterDir);
-const clusterEnv = { ...process.env, CLUSTER_DIR: clusterDir, PORT_OFFSET: "21000" };
-const cluster = (command: "up" | "down"): void => {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: clusterEnv,
-    // stdout to our stderr: stdout carries only the tables.
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-};
+const clusterPortOffset = "21000";
 
 let cleaned = false;
 /** Whether main() started the shared .cluster-bench cluster. */
@@ -101,7 +93,7 @@ async function cleanup(): Promise<void> {
   await stopAllOperators();
   await stopScale();
   // The shared cluster only if this run started it (--only=scale runs on its own).
-  if (sharedCluster) cluster("down");
+  if (sharedCluster) clusterScript("down", clusterDir, clusterPortOffset);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
@@ -491,10 +483,8 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   if (activity[0] && activity[0].others.length > 0) {
     log(`other activity on this machine:\n  ${activity[0].others.join("\n  ")}`);
   }
-  cluster("down");
-  rmSync(clusterDir, { recursive: true, force: true });
   sharedCluster = true;
-  cluster("up");
+  freshCluster(clusterDir, clusterPortOffset);
   const kubeconfig = path.join(clusterDir, "kubeconfig");
   const operatorKubeconfig = installPodium(kubeconfig, clusterDir);
   const clients = connect(kubeconfig);

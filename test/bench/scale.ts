@@ -6,26 +6,17 @@ import {
   VersionApi,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import { createClientFactory } from "../../src/kube/client.ts";
 import { ListWatch } from "../../src/kube/listwatch.ts";
+import { clusterPid, clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { installPodium, root } from "../support/install.ts";
 import { describeMachine } from "../support/machine.ts";
-import { freePort } from "../support/operator.ts";
+import { freePort, spawnOperatorLogging, stopProcess } from "../support/operator.ts";
 import { procSample } from "../support/proc.ts";
 import type { ProcSample } from "../support/proc.ts";
 import { metricValue, scrapeMetrics } from "../support/prometheus.ts";
@@ -100,15 +91,6 @@ export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
     convergeTimeoutMs: num("SCALE_CONVERGE_TIMEOUT_SECONDS", mode === "quick" ? 300 : 900) * 1000,
     nodeFlags: (env.SCALE_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
   };
-}
-
-function clusterPid(name: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path.join(CLUSTER_DIR, "pids", `${name}.pid`), "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** One second of the run: CPU in cores over the last interval, RSS, and what /metrics said. */
@@ -204,26 +186,14 @@ export interface ScaleResult {
 let operatorChild: ChildProcess | undefined;
 let clusterUp = false;
 
-function cluster(command: "up" | "down"): void {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: { ...process.env, CLUSTER_DIR, PORT_OFFSET },
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-}
-
 /** Stops what the scale scenario started: its operator (by PID), then its cluster. */
 export async function stopScale(): Promise<void> {
   const child = operatorChild;
   operatorChild = undefined;
-  if (child?.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-  }
+  if (child) await stopProcess(child, "SIGKILL");
   if (clusterUp) {
     clusterUp = false;
-    cluster("down");
+    clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
   }
 }
 
@@ -458,10 +428,8 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   log(
     `scale: ${String(groups)} groups / ${String(pods)} pods in ${String(namespaces)} namespaces; fresh cluster in ${CLUSTER_DIR}`,
   );
-  cluster("down");
-  rmSync(CLUSTER_DIR, { recursive: true, force: true });
   clusterUp = true;
-  cluster("up");
+  freshCluster(CLUSTER_DIR, PORT_OFFSET);
   const kubeconfig = path.join(CLUSTER_DIR, "kubeconfig");
   const operatorKubeconfig = installPodium(kubeconfig, CLUSTER_DIR);
   const kc = new KubeConfig();
@@ -537,9 +505,9 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   log(`scale: every pod Running and Ready ${podsReadySeconds.toFixed(1)} s after the first create`);
 
   // Baseline: the API server alone, one label patch per group (the operator makes ~4 writes a group).
-  const apiPid = clusterPid("kube-apiserver");
-  const etcdPid = clusterPid("etcd");
-  const kwokPid = clusterPid("kwok");
+  const apiPid = clusterPid(CLUSTER_DIR, "kube-apiserver");
+  const etcdPid = clusterPid(CLUSTER_DIR, "etcd");
+  const kwokPid = clusterPid(CLUSTER_DIR, "kwok");
   const baseApi0 = procSample(apiPid);
   const baseStart = now();
   await pool(indexes, settings.concurrency, (g) =>
@@ -571,7 +539,6 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const probePort = await freePort();
   const profDir = mkdtempSync(path.join(os.tmpdir(), "podium-scale-prof-"));
   const logFile = path.join(CLUSTER_DIR, "operator.log");
-  const logFd = openSync(logFile, "a");
   const nodeFlags = [
     ...settings.nodeFlags,
     ...(settings.profile
@@ -584,26 +551,19 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
       : []),
   ];
   const t0 = now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeFlags,
-      path.join(root, "src/main.ts"),
-      `--kubeconfig=${operatorKubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
-      "--log-level=info",
+  const child = spawnOperatorLogging(operatorKubeconfig, {
+    logFile,
+    metricsPort,
+    probePort,
+    identity: "podium-bench-scale",
+    logLevel: "info",
+    nodeFlags,
+    args: [
       `--kube-api-qps=${String(settings.qps)}`,
       `--kube-api-burst=${String(settings.burst)}`,
       `--max-concurrent-reconciles=${String(settings.concurrency)}`,
     ],
-    {
-      cwd: root,
-      env: { ...process.env, POD_NAME: "podium-bench-scale", POD_NAMESPACE: "podium-system" },
-      stdio: ["ignore", logFd, logFd],
-    },
-  );
-  closeSync(logFd);
+  });
   operatorChild = child;
   const pid = child.pid;
   log(
@@ -779,11 +739,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   }
 
   // Stop the operator (SIGTERM: a clean exit writes the CPU profile).
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  if (child.exitCode === null) child.kill("SIGTERM");
-  const killTimer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(killTimer);
+  await stopProcess(child);
   operatorChild = undefined;
   await observer.stop();
   const operatorLog = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
@@ -804,7 +760,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     }
   }
   clusterUp = false;
-  cluster("down");
+  clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
   const result: ScaleResult = {
     kubernetes,
     groups,

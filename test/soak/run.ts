@@ -22,20 +22,20 @@ import {
   VersionApi,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as prettier from "prettier";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { ListWatch } from "../../src/kube/listwatch.ts";
+import { clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { installPodium, root } from "../support/install.ts";
 import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { describeMachine, podiumCommit } from "../support/machine.ts";
-import { freePort } from "../support/operator.ts";
+import { freePort, spawnOperatorLogging, stopProcess } from "../support/operator.ts";
 import { openFds, procSample } from "../support/proc.ts";
 import { metricValue, scrapeMetrics, sumByLabel } from "../support/prometheus.ts";
 import {
@@ -95,25 +95,11 @@ let clusterStarted = false;
 let stopping = false;
 const timers = new Set<NodeJS.Timeout>();
 
-function cluster(command: "up" | "down"): void {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: { ...process.env, CLUSTER_DIR, PORT_OFFSET },
-    // stdout to our stderr: stdout carries only the report.
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-}
-
 /** Stops the operator by PID (SIGTERM, SIGKILL after 20 s); resolves once it has exited. */
 async function stopOperator(): Promise<void> {
   const child = operator;
   operator = undefined;
-  if (child?.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
+  if (child) await stopProcess(child);
 }
 
 let cleaned = false;
@@ -128,7 +114,7 @@ async function cleanup(): Promise<void> {
   if (clusterStarted) {
     clusterStarted = false;
     try {
-      cluster("down");
+      clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
     } catch (err) {
       log(`cluster down failed: ${String(err)}`);
     }
@@ -252,10 +238,8 @@ async function main(): Promise<number> {
   // The code the operator runs is what the tree holds when it starts.
   const commit = podiumCommit("src");
 
-  cluster("down");
-  rmSync(CLUSTER_DIR, { recursive: true, force: true });
   clusterStarted = true;
-  cluster("up");
+  freshCluster(CLUSTER_DIR, PORT_OFFSET);
   const adminKubeconfig = path.join(CLUSTER_DIR, "kubeconfig");
   const operatorKubeconfig = installPodium(adminKubeconfig, CLUSTER_DIR);
   const clients = connect(adminKubeconfig);
@@ -266,24 +250,14 @@ async function main(): Promise<number> {
   const metricsPort = await freePort();
   const probePort = await freePort();
   const logFile = path.join(CLUSTER_DIR, "operator.log");
-  const logFd = openSync(logFile, "a");
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, "src/main.ts"),
-      `--kubeconfig=${operatorKubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
-      // SOAK_LOG_LEVEL=debug keeps every decision, to explain a violation.
-      `--log-level=${process.env.SOAK_LOG_LEVEL ?? "info"}`,
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, POD_NAME: "podium-soak", POD_NAMESPACE: "podium-system" },
-      stdio: ["ignore", logFd, logFd],
-    },
-  );
-  closeSync(logFd);
+  const child = spawnOperatorLogging(operatorKubeconfig, {
+    logFile,
+    metricsPort,
+    probePort,
+    identity: "podium-soak",
+    // SOAK_LOG_LEVEL=debug keeps every decision, to explain a violation.
+    logLevel: process.env.SOAK_LOG_LEVEL ?? "info",
+  });
   operator = child;
   const pid = child.pid;
   if (pid === undefined) throw new Error("the operator did not start");
@@ -614,7 +588,7 @@ async function main(): Promise<number> {
   for (const g of groups) await g.recorder.stop();
   for (const g of groups) g.judge.update(g.recorder.observations, Date.now());
   clusterStarted = false;
-  cluster("down");
+  clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
 
   // ------------------------------------------------------------ report
   const violations = groups.flatMap((g) => g.judge.violations).sort((a, b) => a.at - b.at);

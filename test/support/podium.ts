@@ -4,14 +4,29 @@ import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { ListWatch } from "../../src/kube/listwatch.ts";
 import type { Clients } from "./kube.ts";
-import { podCondition, waitFor } from "./kube.ts";
+import { podCondition, setPodReady, waitFor } from "./kube.ts";
 
-/** Creates a Deployment of `replicas` pods labelled app=`name`, and a Service on app=`name`,role=leader. */
-export async function deployApp(
+export interface DeploymentOptions {
+  /** Labels of the pods besides app=`name`. */
+  podLabels?: Record<string, string>;
+  /**
+   * Roll in one new pod before an old one goes (maxSurge 1, maxUnavailable
+   * 0), as podium's tests and benchmarks assume; false keeps Kubernetes'
+   * default strategy.
+   */
+  surgeOneAtATime?: boolean;
+}
+
+/**
+ * Creates a Deployment `name` of `replicas` pods labelled app=`name`, each one
+ * container of image podium.test/app:1 (kwok runs it); does not wait for them.
+ */
+export async function createDeployment(
   clients: Clients,
   namespace: string,
   name: string,
   replicas: number,
+  { podLabels = {}, surgeOneAtATime = true }: DeploymentOptions = {},
 ): Promise<void> {
   const labels = { app: name };
   await clients.apps.createNamespacedDeployment({
@@ -21,21 +36,48 @@ export async function deployApp(
       spec: {
         replicas,
         selector: { matchLabels: labels },
-        strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        ...(surgeOneAtATime
+          ? {
+              strategy: {
+                type: "RollingUpdate",
+                rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+              },
+            }
+          : {}),
         template: {
-          metadata: { labels },
+          metadata: { labels: { ...labels, ...podLabels } },
           spec: { containers: [{ name: "app", image: "podium.test/app:1" }] },
         },
       },
     },
   });
+}
+
+/** Creates a ClusterIP Service `name`, port 80 to 8080, over the pods that `selector` matches. */
+export async function createService(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  selector: Record<string, string>,
+): Promise<void> {
   await clients.core.createNamespacedService({
     namespace,
-    body: {
-      metadata: { name: `${name}-leader` },
-      spec: { selector: { ...labels, role: "leader" }, ports: [{ port: 80, targetPort: 8080 }] },
-    },
+    body: { metadata: { name }, spec: { selector, ports: [{ port: 80, targetPort: 8080 }] } },
   });
+}
+
+/**
+ * Creates a Deployment of `replicas` pods labelled app=`name` and a Service
+ * `name`-leader on app=`name`,role=leader, and waits until every pod is Ready.
+ */
+export async function deployApp(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  replicas: number,
+): Promise<void> {
+  await createDeployment(clients, namespace, name, replicas);
+  await createService(clients, namespace, `${name}-leader`, { app: name, role: "leader" });
   await waitFor(`${String(replicas)} ready pods of ${name}`, async () => {
     const pods = await listPods(clients, namespace, `app=${name}`);
     return pods.filter((p) => podCondition(p, "Ready") === "True").length === replicas
@@ -391,22 +433,7 @@ export async function setPodReadySince(
   name: string,
   since: Date,
 ): Promise<V1Pod> {
-  const lastTransitionTime = since.toISOString();
-  return clients.core.patchNamespacedPodStatus(
-    {
-      name,
-      namespace,
-      body: {
-        status: {
-          conditions: [
-            { type: "Ready", status: "True", lastTransitionTime },
-            { type: "ContainersReady", status: "True", lastTransitionTime },
-          ],
-        },
-      },
-    },
-    setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
-  );
+  return setPodReady(clients, namespace, name, true, since);
 }
 
 /** Merge-patches a pod's metadata (labels, annotations, finalizers; null removes a key). */

@@ -223,6 +223,22 @@ export function isCandidate(pod: PodState): boolean {
   return !pod.terminating && pod.phase === "Running" && pod.ready;
 }
 
+/**
+ * The one judge of "at most one pod carries the leader label" (check a), for
+ * every suite, benchmark and soak that watches labels: given the pods that
+ * carry it at one instant, returns those that count when more than one does,
+ * and [] when the instant is correct. A pod for which `foreign` holds was
+ * labelled by someone else (a declared hijack): it does not count here, and
+ * check (b) bounds how long it may keep the label.
+ */
+export function extraLeaders<Pod>(
+  labelled: readonly Pod[],
+  foreign: (pod: Pod) => boolean = () => false,
+): Pod[] {
+  const counted = labelled.filter((pod) => !foreign(pod));
+  return counted.length > 1 ? counted : [];
+}
+
 /** Milliseconds of [from, to] not covered by `excused`. */
 export function unexcusedMs(from: number, to: number, excused: readonly Interval[]): number {
   if (to <= from) return 0;
@@ -569,10 +585,10 @@ export function checkInvariants(
       }
 
       // (a) at most one legitimate label.
-      const legit = labelled.filter((p) => !hijacked.has(podKey(p))).map((p) => p.name);
-      if (legit.length > 1) {
-        if (!t.multi) t.multi = { index, at, pods: legit };
-        else t.multi.pods = [...new Set([...t.multi.pods, ...legit])];
+      const leaders = extraLeaders(labelled, (p) => hijacked.has(podKey(p))).map((p) => p.name);
+      if (leaders.length > 0) {
+        if (!t.multi) t.multi = { index, at, pods: leaders };
+        else t.multi.pods = [...new Set([...t.multi.pods, ...leaders])];
       } else if (t.multi) {
         violate({
           check: "single-leader",

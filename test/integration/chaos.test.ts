@@ -27,6 +27,7 @@ import {
   patchPodMetadata,
 } from "../support/podium.ts";
 import { seededRandom } from "../support/random.ts";
+import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 // Randomized chaos (issue 7): a seeded run of many steps over 20 groups that
@@ -105,11 +106,6 @@ function intEnv(name: string, fallback: number): number {
  */
 const CALM_STEPS = 150;
 const STORM_STEPS = 100;
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 
 describe("randomized chaos", () => {
   const ns = new SuiteNamespace("chaos");

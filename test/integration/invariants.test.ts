@@ -12,6 +12,7 @@ import {
   readyEndpoints,
 } from "../support/podium.ts";
 import { seededRandom } from "../support/random.ts";
+import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 const APP = "inv";
@@ -40,10 +41,6 @@ const WEIGHTS: Record<StepKind, number> = {
   deleteLeader: 1.5,
   leaderNotReady: 2,
 };
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 
 // The labelling invariant under a seeded random sequence of what kubelets,
 // controllers and people do to pods: at most one pod ever carries the label

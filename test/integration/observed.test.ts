@@ -3,7 +3,6 @@ import {
   LeaseRecorder,
   clientGoCandidateBinary,
   killAllCandidates,
-  percentile,
   startCandidate,
 } from "../support/candidates.ts";
 import type { Candidate } from "../support/candidates.ts";
@@ -18,6 +17,7 @@ import {
   waitForGroup,
   waitForPods,
 } from "../support/podium.ts";
+import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 // Observed mode against the real client-go: the pods elect themselves with

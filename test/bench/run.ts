@@ -43,7 +43,9 @@ import type { RolloutSize } from "./rollout.ts";
 import { runRollout } from "./rollout.ts";
 import { apiCostTables, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
-import { runScale, scaleSettings, stopScale, writeScaleReport } from "./scale.ts";
+import { runScale, stopScale } from "./scale.ts";
+import { writeScaleReport } from "./scale-report.ts";
+import { scaleSettings } from "./scale-settings.ts";
 
 /**
  * In the order they run. apicost stops the operator, so it is the last on the

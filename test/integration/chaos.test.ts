@@ -16,7 +16,7 @@ import {
   unexcusedMs,
 } from "../support/invariant-checker.ts";
 import { podCondition, setPodReady, waitFor } from "../support/kube.ts";
-import { stopAllOperators } from "../support/operator.ts";
+import { leaderElectionArgs, stopAllOperators } from "../support/operator.ts";
 import { Background, Disruptions, OperatorReplicas } from "../support/operator-replicas.ts";
 import {
   createBarePod,
@@ -55,7 +55,6 @@ import { SuiteNamespace } from "../support/suite-namespace.ts";
 // operator's replicas and the disruptions they go through:
 // test/support/operator-replicas.ts.
 
-const OPERATOR_NAMESPACE = "podium-system";
 const GROUPS = 20;
 /** Groups 0..DEPLOYMENTS-1 are Deployments; the rest are bare pods. */
 const DEPLOYMENTS = 14;
@@ -69,13 +68,6 @@ const MAX_BLACKHOLES = intEnv("PODIUM_CHAOS_BLACKHOLES", 1);
 const CONVERGE_MS = 30_000;
 /** Check (b)'s bound on a wrong label while the operator can act. */
 const TRANSITION_WINDOW_MS = 2_000;
-/** The operator's own Lease (client-go's rule: 4 > 3 > 1.2 x 1), as in ha.test.ts. */
-const ELECTION_FLAGS = [
-  "--leader-elect",
-  "--leader-election-lease-duration=4s",
-  "--leader-election-renew-deadline=3s",
-  "--leader-election-retry-period=1s",
-];
 /**
  * PODIUM_CHAOS_OPERATOR_DEFAULTS=1 runs the operator with its default
  * --kube-api-timeout (10 s) and --watch-inactivity-timeout (90 s) instead of
@@ -133,9 +125,8 @@ describe("randomized chaos", () => {
 
   const electArgs = (): string[] => [
     `--namespace=${ns.namespace}`,
-    ...ELECTION_FLAGS,
-    `--leader-election-id=${electionId}`,
-    `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
+    // The operator's own Lease, as in ha.test.ts.
+    ...leaderElectionArgs(electionId),
     ...(OPERATOR_DEFAULTS
       ? []
       : [

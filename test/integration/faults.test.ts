@@ -8,7 +8,12 @@ import { restartApiServer, restartEtcd } from "../support/cluster-control.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy, FaultRule } from "../support/fault-proxy.ts";
 import { setPodReady, waitFor } from "../support/kube.ts";
-import { logLines, startOperator, stopAllOperators } from "../support/operator.ts";
+import {
+  leaderElectionArgs,
+  logLines,
+  startOperator,
+  stopAllOperators,
+} from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   createGroup,
@@ -360,15 +365,7 @@ describe("the invariants under API faults", () => {
   it("a replica paused (SIGSTOP) past its Lease writes nothing after it resumes, and exits", async () => {
     await stopAllOperators();
     const electionId = `podium-faults-${randomBytes(3).toString("hex")}`;
-    const args = [
-      `--namespace=${ns.namespace}`,
-      "--leader-elect",
-      `--leader-election-id=${electionId}`,
-      `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
-      "--leader-election-lease-duration=4s",
-      "--leader-election-renew-deadline=3s",
-      "--leader-election-retry-period=1s",
-    ];
+    const args = [`--namespace=${ns.namespace}`, ...leaderElectionArgs(electionId)];
     // Each replica has its own proxy: its request log is the audit of what it wrote.
     const [proxyA, proxyB] = await Promise.all([newProxy(), newProxy()]);
     const [a, b] = await Promise.all([

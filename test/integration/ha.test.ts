@@ -7,7 +7,12 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { setPodReady, waitFor } from "../support/kube.ts";
-import { logLines, startOperator, stopAllOperators } from "../support/operator.ts";
+import {
+  leaderElectionArgs,
+  logLines,
+  startOperator,
+  stopAllOperators,
+} from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
   createGroup,
@@ -37,12 +42,7 @@ describe("the operator's own high availability", () => {
   const plainArgs = (): string[] => [`--namespace=${ns.namespace}`];
   const electArgs = (): string[] => [
     `--namespace=${ns.namespace}`,
-    "--leader-elect",
-    `--leader-election-id=${electionId}`,
-    `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
-    "--leader-election-lease-duration=4s",
-    "--leader-election-renew-deadline=3s",
-    "--leader-election-retry-period=1s",
+    ...leaderElectionArgs(electionId),
   ];
   const start = (identity: string, args: string[]): Promise<OperatorProcess> =>
     startOperator(inject("operatorKubeconfig"), { args, identity });

@@ -19,11 +19,11 @@ import {
   microTime,
   pods,
   startWatchedOperator,
-  timerOverflows,
+  waitForReconciled,
+  expectNoTimerOverflow,
   waitForEvent,
 } from "../support/hostile.ts";
 import type { Watched } from "../support/hostile.ts";
-import { metricValue } from "../support/prometheus.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 // Hostile and broken input (issue 7), Leases: garbage in the Lease of a Managed
@@ -162,21 +162,10 @@ describe("garbage in a Managed group's Lease", () => {
     // A fresh operator reads the edited Lease at its first reconcile of the group.
     await w.op.stop();
     w = await startWatchedOperator(inject("operatorKubeconfig"), [ns.namespace]);
-    const labels = { namespace: ns.namespace, name: "lx", pod: holder };
-    await waitFor("the restarted operator to have reconciled lx", async () =>
-      metricValue(await w.op.metrics(), "podium_electiongroup_leader", labels) === 1
-        ? true
-        : undefined,
-    );
+    await waitForReconciled(w, ns.namespace, "lx", holder);
     // The requeue podium computes from that renewTime is far beyond 2^31-1 ms, which Node's
-    // timers cannot hold: they fire after 1 ms instead, and again, and again. Watch for the
-    // warning Node prints then, for a bounded 2 s after the reconcile.
-    await waitFor(
-      "a TimeoutOverflowWarning",
-      () => Promise.resolve(timerOverflows(w.op).length > 0 ? true : undefined),
-      { timeoutMs: 2000 },
-    ).catch(() => undefined);
-    expect(timerOverflows(w.op), "a requeue overflowed Node's timer").toEqual([]);
+    // timers cannot hold: they fire after 1 ms instead, and again, and again.
+    await expectNoTimerOverflow(w);
     expect((await getGroup(ns.clients, ns.namespace, "lx")).status?.transitions).toBe(transitions);
 
     const other = holder === "lx-a" ? "lx-b" : "lx-a";
@@ -259,21 +248,8 @@ describe("garbage in an Observed group's Lease", () => {
     // A fresh operator has no earlier wake-up pending that would hide the overflow.
     await w.op.stop();
     w = await startWatchedOperator(inject("operatorKubeconfig"), [ns.namespace]);
-    await waitFor("the restarted operator to have reconciled ob", async () =>
-      metricValue(await w.op.metrics(), "podium_electiongroup_leader", {
-        namespace: ns.namespace,
-        name: "ob",
-        pod: "ob-a",
-      }) === 1
-        ? true
-        : undefined,
-    );
-    await waitFor(
-      "a TimeoutOverflowWarning",
-      () => Promise.resolve(timerOverflows(w.op).length > 0 ? true : undefined),
-      { timeoutMs: 2000 },
-    ).catch(() => undefined);
-    expect(timerOverflows(w.op), "a requeue overflowed Node's timer").toEqual([]);
+    await waitForReconciled(w, ns.namespace, "ob", "ob-a");
+    await expectNoTimerOverflow(w);
     await expectHealthy(w);
   });
 

@@ -13,6 +13,7 @@ import type { Clients } from "./kube.ts";
 import { startOperator } from "./operator.ts";
 import type { OperatorProcess } from "./operator.ts";
 import { createBarePod, groupEvents, waitForPods } from "./podium.ts";
+import { metricValue } from "./prometheus.ts";
 
 // What the hostile-input suites (test/integration/hostile-*.test.ts) share: an
 // operator whose exit, error logs and Node warnings are watched, hand-made
@@ -58,9 +59,37 @@ export function errorLogs(op: OperatorProcess, allowed: readonly string[] = []):
 }
 
 /** Node's warnings of a timer asked to wait longer than 2^31-1 ms (it then fires after 1 ms). */
-export function timerOverflows(op: OperatorProcess): unknown[] {
+function timerOverflows(op: OperatorProcess): unknown[] {
   return op.logs.filter(
     (l) => l.msg === "process warning" && l.warning === "TimeoutOverflowWarning",
+  );
+}
+
+/**
+ * Expects no timer overflow warning from `w`, after waiting for one for a
+ * bounded 2 s (Node warns when a timer is asked for more than 2^31-1 ms).
+ */
+export async function expectNoTimerOverflow(w: Watched): Promise<void> {
+  await waitFor(
+    "a TimeoutOverflowWarning",
+    () => Promise.resolve(timerOverflows(w.op).length > 0 ? true : undefined),
+    { timeoutMs: 2000 },
+  ).catch(() => undefined);
+  expect(timerOverflows(w.op), "a requeue overflowed Node's timer").toEqual([]);
+}
+
+/** Waits until the (restarted) operator `w` reports `pod` as the leader of `group`. */
+export async function waitForReconciled(
+  w: Watched,
+  namespace: string,
+  group: string,
+  pod: string,
+): Promise<void> {
+  const labels = { namespace, name: group, pod };
+  await waitFor(`the restarted operator to have reconciled ${group}`, async () =>
+    metricValue(await w.op.metrics(), "podium_electiongroup_leader", labels) === 1
+      ? true
+      : undefined,
   );
 }
 

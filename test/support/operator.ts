@@ -195,6 +195,22 @@ export async function startOperator(
   return operator;
 }
 
+/**
+ * The flags of a replica that elects itself with the Lease `electionId` in
+ * podium-system, with timings of seconds (4/3/1 s; client-go's rule: duration
+ * > renew deadline > 1.2 x retry period) so that a hand-over fits in a test.
+ */
+export function leaderElectionArgs(electionId: string): string[] {
+  return [
+    "--leader-elect",
+    `--leader-election-id=${electionId}`,
+    "--leader-election-namespace=podium-system",
+    "--leader-election-lease-duration=4s",
+    "--leader-election-renew-deadline=3s",
+    "--leader-election-retry-period=1s",
+  ];
+}
+
 /** Kills every operator a test left running (by PID); for afterAll hooks. */
 export async function stopAllOperators(): Promise<void> {
   await Promise.all(

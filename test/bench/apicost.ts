@@ -8,7 +8,7 @@ import type { Candidate } from "../support/candidates.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace } from "../support/kube.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import { createGroup, custom, deleteGroup } from "../support/podium.ts";
+import { createGroup, custom, deleteGroup } from "../support/groups.ts";
 import { series } from "../support/prometheus.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 import { snapshotActivity } from "./activity.ts";

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Clients } from "../support/kube.ts";
 import { podCondition } from "../support/kube.ts";
-import { createService, getPod } from "../support/podium.ts";
+import { createService, getPod } from "../support/pods.ts";
 import type { LabelWatch, SliceWatch } from "./watch.ts";
 import { BENCH_LABEL, sleep, until } from "./watch.ts";
 

@@ -1,13 +1,8 @@
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace, podCondition } from "../support/kube.ts";
-import {
-  createDeployment,
-  createGroup,
-  deleteGroup,
-  getGroup,
-  groupExists,
-} from "../support/podium.ts";
+import { createGroup, deleteGroup, getGroup, groupExists } from "../support/groups.ts";
+import { createDeployment } from "../support/pods.ts";
 import { createLeaderService, log, waitSteady } from "./fixtures.ts";
 import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";

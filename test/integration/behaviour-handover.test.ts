@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setPodReady, waitFor } from "../support/kube.ts";
+import { setPodReady, sleep, waitFor } from "../support/kube.ts";
 import {
   createGroup,
-  deletePod,
-  getPod,
   patchGroupSpec,
-  patchPodMetadata,
-  setPodReadySince,
-  sleep,
   waitForGroup,
   waitForObservedGeneration,
-} from "../support/podium.ts";
+} from "../support/groups.ts";
+import { deletePod, getPod, patchPodMetadata, setPodReadySince } from "../support/pods.ts";
 import { EPOCH, OperatedNamespace, spec } from "../support/operated-namespace.ts";
 
 // Managed-mode behaviours (DESIGN.md §2) as a user sees them: the holder keeps

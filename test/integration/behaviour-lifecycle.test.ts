@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "../support/kube.ts";
+import { sleep, waitFor } from "../support/kube.ts";
 import {
   createGroup,
   deleteGroup,
-  deletePod,
-  getPod,
   groupCondition,
   groupExists,
   patchGroupSpec,
   readLease,
-  sleep,
   waitForGroup,
-} from "../support/podium.ts";
+} from "../support/groups.ts";
+import { deletePod, getPod } from "../support/pods.ts";
 import { EPOCH, FINALIZER, OperatedNamespace, spec } from "../support/operated-namespace.ts";
 
 // Managed-mode behaviours (DESIGN.md §2) as a user sees them: paused and

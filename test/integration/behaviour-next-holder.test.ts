@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setPodReady } from "../support/kube.ts";
+import { setPodReady, sleep } from "../support/kube.ts";
 import {
-  createBarePod,
   createGroup,
-  deletePod,
-  getPod,
   patchGroupSpec,
-  setPodReadySince,
-  sleep,
   waitForGroup,
   waitForObservedGeneration,
+} from "../support/groups.ts";
+import {
+  createBarePod,
+  deletePod,
+  getPod,
+  setPodReadySince,
   waitForPods,
-} from "../support/podium.ts";
+} from "../support/pods.ts";
 import { OperatedNamespace, spec } from "../support/operated-namespace.ts";
 
 // Managed-mode behaviours (DESIGN.md §2) as a user sees them: which pod the

@@ -2,15 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setPodReady, waitFor } from "../support/kube.ts";
 import {
   createGroup,
-  getPod,
   groupCondition,
   patchGroupSpec,
-  patchPodMetadata,
   readLease,
   waitForGroup,
   waitForObservedGeneration,
-} from "../support/podium.ts";
-import type { LabelObservation } from "../support/podium.ts";
+} from "../support/groups.ts";
+import { getPod, patchPodMetadata } from "../support/pods.ts";
+import type { LabelObservation } from "../support/label-recorder.ts";
 import { EPOCH, HOLDER_UID, OperatedNamespace, spec } from "../support/operated-namespace.ts";
 
 // Managed-mode behaviours (DESIGN.md §2) as a user sees them: the Lease, the

@@ -18,14 +18,8 @@ import {
 import { podCondition, setPodReady, waitFor } from "../support/kube.ts";
 import { leaderElectionArgs, stopAllOperators } from "../support/operator.ts";
 import { Background, Disruptions, OperatorReplicas } from "../support/operator-replicas.ts";
-import {
-  createBarePod,
-  createDeployment,
-  createGroup,
-  custom,
-  isCandidate,
-  patchPodMetadata,
-} from "../support/podium.ts";
+import { createGroup, custom } from "../support/groups.ts";
+import { createBarePod, createDeployment, isCandidate, patchPodMetadata } from "../support/pods.ts";
 import { seededRandom } from "../support/random.ts";
 import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";

@@ -15,15 +15,8 @@ import {
   stopAllOperators,
 } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import {
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  podsLabelled,
-  readLease,
-} from "../support/podium.ts";
+import { createGroup, getGroup, readLease } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, podsLabelled } from "../support/pods.ts";
 import { metricValue } from "../support/prometheus.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 

@@ -14,14 +14,8 @@ import {
   stopAllOperators,
 } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import {
-  createGroup,
-  deployApp,
-  getGroup,
-  labelledPods,
-  readLease,
-  waitForLeader,
-} from "../support/podium.ts";
+import { createGroup, getGroup, readLease, waitForLeader } from "../support/groups.ts";
+import { deployApp, labelledPods } from "../support/pods.ts";
 import { metricValue } from "../support/prometheus.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 

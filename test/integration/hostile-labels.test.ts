@@ -3,16 +3,18 @@ import { setPodReady, waitFor } from "../support/kube.ts";
 import {
   createGroup,
   getGroup,
-  getPod,
   groupCondition,
+  readLease,
+  waitForGroup,
+  waitForLeader,
+} from "../support/groups.ts";
+import {
+  getPod,
   labelledPods,
   listPods,
   patchPodMetadata,
-  readLease,
   readyEndpoints,
-  waitForGroup,
-  waitForLeader,
-} from "../support/podium.ts";
+} from "../support/pods.ts";
 import { expectHealthy, pods, startWatchedOperator, waitForEvent } from "../support/hostile.ts";
 import type { Watched } from "../support/hostile.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";

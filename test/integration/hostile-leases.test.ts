@@ -4,13 +4,12 @@ import { setPodReady, waitFor } from "../support/kube.ts";
 import {
   createGroup,
   getGroup,
-  getPod,
   groupCondition,
   groupEvents,
-  labelledPods,
   readLease,
   waitForLeader,
-} from "../support/podium.ts";
+} from "../support/groups.ts";
+import { getPod, labelledPods } from "../support/pods.ts";
 import {
   apiMessage,
   createLease,

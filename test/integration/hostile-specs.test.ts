@@ -9,7 +9,8 @@ import { invalidGroups } from "../fixtures/hostile/invalid-groups.ts";
 import { kubectl, root } from "../support/install.ts";
 import { setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { createGroup, custom, groupCondition, listPods, waitForLeader } from "../support/podium.ts";
+import { createGroup, custom, groupCondition, waitForLeader } from "../support/groups.ts";
+import { listPods } from "../support/pods.ts";
 import {
   PODIUM_MANAGER,
   apiMessage,

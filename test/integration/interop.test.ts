@@ -11,7 +11,7 @@ import {
 import type { Candidate, CandidateKind } from "../support/candidates.ts";
 import { connect, createNamespace, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { readLease } from "../support/podium.ts";
+import { readLease } from "../support/groups.ts";
 import { seededRandom } from "../support/random.ts";
 import { percentile } from "../support/stats.ts";
 

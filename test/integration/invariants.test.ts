@@ -3,14 +3,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { setPodReady, waitFor } from "../support/kube.ts";
-import {
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  readyEndpoints,
-} from "../support/podium.ts";
+import { createGroup, getGroup } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, readyEndpoints } from "../support/pods.ts";
 import { seededRandom } from "../support/random.ts";
 import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";

@@ -2,7 +2,7 @@ import type { V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createNamespace, podCondition, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { createDeployment, createService } from "../support/podium.ts";
+import { createDeployment, createService } from "../support/pods.ts";
 
 // Proves the local control plane is real Kubernetes: the scheduler places pods
 // on kwok nodes, kwok runs them, the Deployment and EndpointSlice controllers

@@ -1,14 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setPodReady, waitFor } from "../support/kube.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import {
-  createGroup,
-  deployApp,
-  getGroup,
-  labelledPods,
-  listPods,
-  waitForLeader,
-} from "../support/podium.ts";
+import { createGroup, getGroup, waitForLeader } from "../support/groups.ts";
+import { deployApp, labelledPods, listPods } from "../support/pods.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 // The operator runs as a child process, authenticated as its ServiceAccount

@@ -7,16 +7,8 @@ import {
 } from "../support/candidates.ts";
 import type { Candidate } from "../support/candidates.ts";
 import { waitFor } from "../support/kube.ts";
-import {
-  createBarePod,
-  createGroup,
-  getGroup,
-  labelledPods,
-  patchPodMetadata,
-  readLease,
-  waitForGroup,
-  waitForPods,
-} from "../support/podium.ts";
+import { createGroup, getGroup, readLease, waitForGroup } from "../support/groups.ts";
+import { createBarePod, labelledPods, patchPodMetadata, waitForPods } from "../support/pods.ts";
 import { percentile } from "../support/stats.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 

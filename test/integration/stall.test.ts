@@ -7,14 +7,8 @@ import type { FaultProxy } from "../support/fault-proxy.ts";
 import { setPodReady, waitFor } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import {
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  podsLabelled,
-} from "../support/podium.ts";
+import { createGroup, getGroup } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, podsLabelled } from "../support/pods.ts";
 import { metricValue } from "../support/prometheus.ts";
 import { SuiteNamespace } from "../support/suite-namespace.ts";
 

@@ -2,8 +2,8 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { ListWatch } from "../../src/kube/listwatch.ts";
 import { setPodReady } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { createBarePod, deletePod, patchPodMetadata } from "../support/podium.ts";
-import type { LeaderLabelRecorder } from "../support/podium.ts";
+import { createBarePod, deletePod, patchPodMetadata } from "../support/pods.ts";
+import type { LeaderLabelRecorder } from "../support/label-recorder.ts";
 import type { LeaderJudge } from "./leaders.ts";
 
 // The soak's churn (test/soak/run.ts): what it does to the groups' pods, one

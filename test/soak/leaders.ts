@@ -1,5 +1,5 @@
 import { extraLeaders } from "../support/invariant-core.ts";
-import type { LabelObservation } from "../support/podium.ts";
+import type { LabelObservation } from "../support/label-recorder.ts";
 
 // Judges one group's pod stream, as a LeaderLabelRecorder saw it, against "at
 // most one pod carries the leader label" (with the invariant checker's judge,

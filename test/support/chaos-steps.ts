@@ -6,7 +6,8 @@ import type { InvariantChecker, PodState } from "./invariant-checker.ts";
 import { setPodReady } from "./kube.ts";
 import type { Clients } from "./kube.ts";
 import type { Background, Disruptions, OperatorReplicas } from "./operator-replicas.ts";
-import { createBarePod, deletePod, patchGroupSpec, patchPodMetadata } from "./podium.ts";
+import { patchGroupSpec } from "./groups.ts";
+import { createBarePod, deletePod, patchPodMetadata } from "./pods.ts";
 
 // The steps of the randomized chaos run (test/integration/chaos.test.ts):
 // what kubelets, controllers, people, the network and the control plane do

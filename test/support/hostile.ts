@@ -12,7 +12,8 @@ import { waitFor } from "./kube.ts";
 import type { Clients } from "./kube.ts";
 import { startOperator } from "./operator.ts";
 import type { OperatorProcess } from "./operator.ts";
-import { createBarePod, groupEvents, waitForPods } from "./podium.ts";
+import { groupEvents } from "./groups.ts";
+import { createBarePod, waitForPods } from "./pods.ts";
 import { metricValue } from "./prometheus.ts";
 
 // What the hostile-input suites (test/integration/hostile-*.test.ts) share: an

@@ -118,3 +118,8 @@ export async function setPodReady(
     setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
   );
 }
+
+/** Resolves after `ms` milliseconds. */
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}

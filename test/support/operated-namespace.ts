@@ -1,15 +1,9 @@
 import { expect } from "vitest";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { waitFor } from "./kube.ts";
-import type { LabelObservation } from "./podium.ts";
-import {
-  createBarePod,
-  getGroup,
-  groupEvents,
-  labelledPods,
-  waitForLeader,
-  waitForPods,
-} from "./podium.ts";
+import type { LabelObservation } from "./label-recorder.ts";
+import { getGroup, groupEvents, waitForLeader } from "./groups.ts";
+import { createBarePod, labelledPods, waitForPods } from "./pods.ts";
 import { SuiteNamespace } from "./suite-namespace.ts";
 
 // The Managed-mode behaviour suites (test/integration/behaviour-*.test.ts)

@@ -3,7 +3,8 @@ import { connect, createNamespace } from "./kube.ts";
 import type { Clients } from "./kube.ts";
 import { startOperator, stopAllOperators } from "./operator.ts";
 import type { OperatorProcess } from "./operator.ts";
-import { LeaderLabelRecorder, teardown } from "./podium.ts";
+import { teardown } from "./groups.ts";
+import { LeaderLabelRecorder } from "./label-recorder.ts";
 
 // Every integration describe block works in a namespace of its own, watched
 // by independent label recorders, and leaves nothing behind: the groups are

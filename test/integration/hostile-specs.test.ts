@@ -14,6 +14,7 @@ import { listPods } from "../support/pods.ts";
 import {
   PODIUM_MANAGER,
   apiMessage,
+  createGroupAsWritten,
   escapeRegExp,
   expectHealthy,
   managers,
@@ -44,23 +45,18 @@ describe("admission: the API server refuses every invalid ElectionGroup of the c
   });
 
   it.each(invalidGroups)("refuses $what, naming $field", async (entry) => {
-    const body: Record<string, unknown> = {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: "ElectionGroup",
-      metadata: { name: entry.metadataName ?? entry.name },
-    };
-    if (entry.spec !== undefined) body.spec = entry.spec;
     let refusal: unknown;
     try {
-      await custom(ns.clients).createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns.namespace,
-        plural: PLURAL,
-        body,
-        dryRun: "All",
-        fieldValidation: "Strict",
-      });
+      await createGroupAsWritten(
+        ns.clients,
+        ns.namespace,
+        entry.metadataName ?? entry.name,
+        entry.spec,
+        {
+          dryRun: "All",
+          fieldValidation: "Strict",
+        },
+      );
     } catch (err) {
       refusal = err;
     }
@@ -191,19 +187,7 @@ describe("a CRD installed without validation: podium's own check refuses bad spe
       },
     });
     for (const entry of refusedByPodium) {
-      const body: Record<string, unknown> = {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: "ElectionGroup",
-        metadata: { name: entry.name },
-      };
-      if (entry.spec !== undefined) body.spec = entry.spec;
-      await custom(ns.clients).createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: ns.namespace,
-        plural: PLURAL,
-        body,
-      });
+      await createGroupAsWritten(ns.clients, ns.namespace, entry.name, entry.spec);
     }
     const field = (e: (typeof refusedByPodium)[number]) =>
       typeof e.operator === "string" ? e.operator : e.field;

@@ -7,12 +7,13 @@ import {
 } from "@kubernetes/client-node";
 import type { V1Lease, V1ManagedFieldsEntry } from "@kubernetes/client-node";
 import { expect } from "vitest";
+import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import { root } from "./install.ts";
 import { waitFor } from "./kube.ts";
 import type { Clients } from "./kube.ts";
 import { startOperator } from "./operator.ts";
 import type { OperatorProcess } from "./operator.ts";
-import { groupEvents } from "./groups.ts";
+import { custom, groupEvents } from "./groups.ts";
 import { createBarePod, waitForPods } from "./pods.ts";
 import { metricValue } from "./prometheus.ts";
 
@@ -160,6 +161,34 @@ export async function createLease(
   return clients.kc
     .makeApiClient(CoordinationV1Api)
     .createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec } });
+}
+
+/**
+ * Creates an ElectionGroup `name` with `spec` exactly as given (garbage
+ * included; no spec at all when undefined), for the API server or podium to
+ * refuse; `options` go with the create request (dryRun, fieldValidation).
+ */
+export async function createGroupAsWritten(
+  clients: Clients,
+  namespace: string,
+  name: string,
+  spec: unknown,
+  options: { dryRun?: string; fieldValidation?: string } = {},
+): Promise<void> {
+  const body: Record<string, unknown> = {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "ElectionGroup",
+    metadata: { name },
+  };
+  if (spec !== undefined) body.spec = spec;
+  await custom(clients).createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    body,
+    ...options,
+  });
 }
 
 /** The message of an API error, or "" when `err` is none. */

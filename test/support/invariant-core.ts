@@ -390,6 +390,17 @@ export function checkInvariants(
   const groupOfLease = (leaseName: string): GroupState | undefined =>
     [...groups.values()].find((g) => g.leaseName === leaseName && !g.deleting);
 
+  /** A leaderless group elected the Lease's holder: a transition that needs no cause (d). */
+  const electedFromNobody = (group: GroupState, lease: LeaseState): void => {
+    transitions.push({
+      group: group.name,
+      from: "",
+      to: lease.holder,
+      epoch: lease.transitions,
+      cause: "leaderless",
+    });
+  };
+
   /** Lease bookkeeping for one Lease state (from a change or a relist): epochs (c) and causes (d). */
   const onLease = (
     lease: LeaseState | undefined,
@@ -416,13 +427,7 @@ export function checkInvariants(
         sinceRv: lease.rv,
       });
       if (!fromList && group !== undefined && lease.holder !== "") {
-        transitions.push({
-          group: group.name,
-          from: "",
-          to: lease.holder,
-          epoch: lease.transitions,
-          cause: "leaderless",
-        });
+        electedFromNobody(group, lease);
       }
       return;
     }
@@ -468,13 +473,7 @@ export function checkInvariants(
         });
       }
     } else if (group !== undefined && lease.holder !== "") {
-      transitions.push({
-        group: group.name,
-        from: "",
-        to: lease.holder,
-        epoch: lease.transitions,
-        cause: "leaderless",
-      });
+      electedFromNobody(group, lease);
     }
     prev.holder = lease.holder;
     prev.holderUID = lease.holderUID;

@@ -8,7 +8,8 @@ import type { Candidate } from "../support/candidates.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace } from "../support/kube.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import { createGroup, custom, deleteGroup } from "../support/podium.ts";
+import { createGroup, custom, deleteGroup } from "../support/groups.ts";
+import { series } from "../support/prometheus.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 import { snapshotActivity } from "./activity.ts";
 import { createPod, log, waitPodsReady } from "./fixtures.ts";
@@ -112,26 +113,6 @@ export async function apiserverGet(kc: KubeConfig, path: string): Promise<string
     req.on("error", reject);
     req.end();
   });
-}
-
-/** Every series of metric `name` in a Prometheus text body: labels and value. */
-export function series(
-  text: string,
-  name: string,
-): { labels: Map<string, string>; value: number }[] {
-  const out: { labels: Map<string, string>; value: number }[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (match?.[1] !== name) continue;
-    const labels = new Map(
-      [...(match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(
-        (m) => [m[1] ?? "", m[2] ?? ""] as const,
-      ),
-    );
-    out.push({ labels, value: Number(match[3]) });
-  }
-  return out;
 }
 
 function sumBy(

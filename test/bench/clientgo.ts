@@ -2,7 +2,7 @@ import { LeaseRecorder, clientGoCandidateBinary, startCandidate } from "../suppo
 import type { Candidate } from "../support/candidates.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace } from "../support/kube.ts";
-import { createGroup, deleteGroup, groupExists } from "../support/podium.ts";
+import { createGroup, deleteGroup, groupExists } from "../support/groups.ts";
 import { createLeaderService, createPod, log, waitPodsReady, waitSteady } from "./fixtures.ts";
 import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";

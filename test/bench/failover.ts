@@ -1,6 +1,7 @@
 import type { Clients } from "../support/kube.ts";
 import { createNamespace, setPodReady } from "../support/kube.ts";
-import { createGroup, deletePod } from "../support/podium.ts";
+import { createGroup } from "../support/groups.ts";
+import { deletePod } from "../support/pods.ts";
 import {
   createLeaderService,
   createNode,

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Clients } from "../support/kube.ts";
 import { podCondition } from "../support/kube.ts";
-import { getPod } from "../support/podium.ts";
+import { createService, getPod } from "../support/pods.ts";
 import type { LabelWatch, SliceWatch } from "./watch.ts";
 import { BENCH_LABEL, sleep, until } from "./watch.ts";
 
@@ -40,13 +40,7 @@ export async function createLeaderService(
   app: string,
 ): Promise<string> {
   const name = `${app}-leader`;
-  await clients.core.createNamespacedService({
-    namespace,
-    body: {
-      metadata: { name },
-      spec: { selector: { app, role: "leader" }, ports: [{ port: 80, targetPort: 8080 }] },
-    },
-  });
+  await createService(clients, namespace, name, { app, role: "leader" });
   return name;
 }
 

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as prettier from "prettier";
+import type { Machine } from "../support/machine.ts";
+import { percentile } from "../support/stats.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 
 // Statistics and output of the benchmarks: plain-text tables on stdout, the
@@ -18,13 +20,6 @@ export interface Stats {
   p99: number;
   max: number;
   mean: number;
-}
-
-/** The p-th percentile (0-100) by nearest rank: the smallest value with at least p % at or below it. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1] ?? Number.NaN;
 }
 
 /** Stats of `values`; undefined entries are trials that timed out. */
@@ -89,16 +84,6 @@ export function textTable(table: Table): string {
     widths.map((w) => "-".repeat(w)).join("  "),
     ...table.rows.map(line),
   ].join("\n");
-}
-
-export interface Machine {
-  cpus: number;
-  cpuModel: string;
-  memoryGiB: number;
-  os: string;
-  node: string;
-  kubernetes: string;
-  podiumCommit: string;
 }
 
 /** One run of `run.ts`: where some scenarios' results come from. */

@@ -1,7 +1,8 @@
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace, podCondition } from "../support/kube.ts";
-import { createGroup, deleteGroup, getGroup, groupExists } from "../support/podium.ts";
+import { createGroup, deleteGroup, getGroup, groupExists } from "../support/groups.ts";
+import { createDeployment } from "../support/pods.ts";
 import { createLeaderService, log, waitSteady } from "./fixtures.ts";
 import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";
@@ -70,30 +71,6 @@ export interface RolloutContext {
 export const ROLLOUT_SIZES = [3, 10] as const;
 const ROLLOUT_TIMEOUT_MS = 180_000;
 const STEADY_TIMEOUT_MS = 60_000;
-
-async function createDeployment(
-  clients: Clients,
-  namespace: string,
-  name: string,
-  replicas: number,
-): Promise<void> {
-  const labels = { app: name };
-  await clients.apps.createNamespacedDeployment({
-    namespace,
-    body: {
-      metadata: { name, labels },
-      spec: {
-        replicas,
-        selector: { matchLabels: labels },
-        strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-        template: {
-          metadata: { labels: { ...labels, [BENCH_LABEL]: "1" } },
-          spec: { containers: [{ name: "app", image: "podium.test/app:1" }] },
-        },
-      },
-    },
-  });
-}
 
 /**
  * Waits (bounded) until the Deployment has rolled out its current generation:
@@ -194,7 +171,7 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
   const trials: RolloutTrial[] = [];
   let error: string | undefined;
   try {
-    await createDeployment(clients, ns, app, replicas);
+    await createDeployment(clients, ns, app, replicas, { podLabels: { [BENCH_LABEL]: "1" } });
     const service = await createLeaderService(clients, ns, app);
     await waitRolledOut(clients, ns, app, replicas, ROLLOUT_TIMEOUT_MS);
     await createGroup(clients, ns, app, { selector: { matchLabels: { app } } });

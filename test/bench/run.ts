@@ -9,15 +9,16 @@
 // The cluster, the operator and every candidate process are stopped at the
 // end, also on failure or Ctrl-C.
 
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { VersionApi } from "@kubernetes/client-node";
 import { killAllCandidates } from "../support/candidates.ts";
+import { clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { root, installPodium } from "../support/install.ts";
 import { connect } from "../support/kube.ts";
+import { describeMachine, podiumCommit } from "../support/machine.ts";
+import type { Machine } from "../support/machine.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 import { setOwnClusterDir, snapshotActivity } from "./activity.ts";
@@ -28,7 +29,7 @@ import { STOP_TITLES, runClientGo } from "./clientgo.ts";
 import type { Cause, CauseResult } from "./failover.ts";
 import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
-import type { FigureRow, Machine, ReportInput, RunInfo, Stats, Table } from "./report.ts";
+import type { FigureRow, ReportInput, RunInfo, Stats, Table } from "./report.ts";
 import {
   latencySvg,
   mergeMarkdownSection,
@@ -42,7 +43,9 @@ import type { RolloutSize } from "./rollout.ts";
 import { runRollout } from "./rollout.ts";
 import { apiCostTables, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
-import { runScale, scaleSettings, stopScale, writeScaleReport } from "./scale.ts";
+import { runScale, stopScale } from "./scale.ts";
+import { writeScaleReport } from "./scale-report.ts";
+import { scaleSettings } from "./scale-settings.ts";
 
 /**
  * In the order they run. apicost stops the operator, so it is the last on the
@@ -77,15 +80,7 @@ const APICOST =
 
 const clusterDir = path.join(root, ".cluster-bench");
 setOwnClusterDir(clusterDir);
-const clusterEnv = { ...process.env, CLUSTER_DIR: clusterDir, PORT_OFFSET: "21000" };
-const cluster = (command: "up" | "down"): void => {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: clusterEnv,
-    // stdout to our stderr: stdout carries only the tables.
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-};
+const clusterPortOffset = "21000";
 
 let cleaned = false;
 /** Whether main() started the shared .cluster-bench cluster. */
@@ -100,26 +95,13 @@ async function cleanup(): Promise<void> {
   await stopAllOperators();
   await stopScale();
   // The shared cluster only if this run started it (--only=scale runs on its own).
-  if (sharedCluster) cluster("down");
+  if (sharedCluster) clusterScript("down", clusterDir, clusterPortOffset);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     log(`${signal}: stopping everything`);
     void cleanup().finally(() => process.exit(130));
   });
-}
-
-function commit(): string {
-  try {
-    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: root, encoding: "utf8" });
-    return `${sha.trim()}${dirty.trim() === "" ? "" : " (with uncommitted changes)"}`;
-  } catch {
-    return "unknown";
-  }
 }
 
 function statCells(s: Stats): string[] {
@@ -503,10 +485,8 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   if (activity[0] && activity[0].others.length > 0) {
     log(`other activity on this machine:\n  ${activity[0].others.join("\n  ")}`);
   }
-  cluster("down");
-  rmSync(clusterDir, { recursive: true, force: true });
   sharedCluster = true;
-  cluster("up");
+  freshCluster(clusterDir, clusterPortOffset);
   const kubeconfig = path.join(clusterDir, "kubeconfig");
   const operatorKubeconfig = installPodium(kubeconfig, clusterDir);
   const clients = connect(kubeconfig);
@@ -567,16 +547,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   const operatorErrorLines = operator.logs.filter((l) => l.level === 50 || l.level === 60).length;
   activity.push(snapshotActivity("end"));
 
-  const cpus = os.cpus();
-  const machine: Machine = {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? "unknown",
-    memoryGiB: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    kubernetes: version.gitVersion,
-    podiumCommit: commit(),
-  };
+  const machine = describeMachine(version.gitVersion, podiumCommit());
   const runtimeSeconds = (Date.now() - started) / 1000;
   const date = new Date().toISOString();
   const info: RunInfo = { date, command, mode, runtimeSeconds, machine, activity };
@@ -675,7 +646,7 @@ async function main(): Promise<void> {
       command,
       mode,
       runtimeSeconds: (Date.now() - started) / 1000,
-      podiumCommit: commit(),
+      podiumCommit: podiumCommit(),
     });
   }
 }

@@ -6,32 +6,29 @@ import {
   VersionApi,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import { createClientFactory } from "../../src/kube/client.ts";
-import { ListWatch } from "../../src/kube/listwatch.ts";
+import { clusterPid, clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { installPodium, root } from "../support/install.ts";
-import { freePort, metricValue } from "../support/operator.ts";
+import { freePort, spawnOperatorLogging, stopProcess } from "../support/operator.ts";
+import { procSample } from "../support/proc.ts";
+import type { ProcSample } from "../support/proc.ts";
+import { metricValue, scrapeMetrics } from "../support/prometheus.ts";
 import { log } from "./fixtures.ts";
 import type { HeapSummary } from "./heap.ts";
 import { summarizeHeapSnapshot } from "./heap.ts";
-import type { Machine, Table } from "./report.ts";
-import { markdownTable, mergeJsonKey, mergeMarkdownSection, textTable } from "./report.ts";
-import { ms } from "./report.ts";
 import { BENCH_LABEL, now, sleep } from "./watch.ts";
+import { summarizeProfile } from "./cpu-profile.ts";
+import type { ProfileSummary } from "./cpu-profile.ts";
+import { ScaleObserver } from "./scale-observer.ts";
+import { phaseFigures, requestsByMethod, requestsDelta } from "./scale-results.ts";
+import type { ScaleResult, ScaleSample } from "./scale-results.ts";
+import { GROUPS_PER_NAMESPACE } from "./scale-settings.ts";
+import type { ScaleSettings } from "./scale-settings.ts";
 
 // Scenario: scale on one replica (DESIGN.md §5: 5,000 groups / 15,000 pods
 // elected from a cold start in < 60 s, RSS < 512 MiB, steady CPU < 0.25 core).
@@ -46,203 +43,20 @@ import { BENCH_LABEL, now, sleep } from "./watch.ts";
 
 const CLUSTER_DIR = path.join(root, ".cluster-bench-scale");
 const PORT_OFFSET = "22000";
-/** Groups per namespace: a few namespaces, as a real cluster would have. */
-const GROUPS_PER_NAMESPACE = 1000;
 /** Create requests in flight at once while setting up (the admin client has no rate limit). */
 const CREATE_CONCURRENCY = 24;
-const CLK_TCK = 100;
-
-export interface ScaleSettings {
-  groups: number[];
-  idleSeconds: number;
-  qps: number;
-  burst: number;
-  concurrency: number;
-  /** Run the operator with --cpu-prof and summarize the profile. */
-  profile: boolean;
-  /** Upper bound for convergence. */
-  convergeTimeoutMs: number;
-  /** Extra Node flags for the operator, e.g. a heap cap as a container limit would imply. */
-  nodeFlags: string[];
-}
-
-/** The settings of a run: sizes by mode, overridable through SCALE_* environment variables. */
-export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
-  const env = process.env;
-  const num = (name: string, fallback: number): number => {
-    const v = env[name];
-    if (v === undefined || v === "") return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`${name}: not a number: ${v}`);
-    return n;
-  };
-  const groups =
-    env.SCALE_GROUPS !== undefined && env.SCALE_GROUPS !== ""
-      ? env.SCALE_GROUPS.split(",").map((s) => Number(s.trim()))
-      : mode === "quick"
-        ? [500]
-        : [1000, 5000];
-  if (groups.some((g) => !Number.isInteger(g) || g < 1 || g > 20_000)) {
-    throw new Error(
-      `SCALE_GROUPS: sizes must be integers in 1..20000: ${String(env.SCALE_GROUPS)}`,
-    );
-  }
-  return {
-    groups,
-    idleSeconds: num("SCALE_IDLE_SECONDS", mode === "quick" ? 60 : 300),
-    qps: num("SCALE_QPS", 500),
-    burst: num("SCALE_BURST", 1000),
-    concurrency: num("SCALE_CONCURRENCY", 16),
-    profile: env.SCALE_PROFILE !== "0",
-    convergeTimeoutMs: num("SCALE_CONVERGE_TIMEOUT_SECONDS", mode === "quick" ? 300 : 900) * 1000,
-    nodeFlags: (env.SCALE_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
-  };
-}
-
-/** One sample of a process, from /proc. */
-export interface ProcSample {
-  rssMiB: number;
-  cpuSeconds: number;
-}
-
-/** RSS and CPU time of a process, from /proc; undefined when it is gone. */
-export function procSample(pid: number | undefined): ProcSample | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
-    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
-    // Fields after "(comm) ": state is field 3, utime 14, stime 15.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return { rssMiB: Number(rss?.[1] ?? 0) / 1024, cpuSeconds: ticks / CLK_TCK };
-  } catch {
-    return undefined;
-  }
-}
-
-function clusterPid(name: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(path.join(CLUSTER_DIR, "pids", `${name}.pid`), "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** One second of the run: CPU in cores over the last interval, RSS, and what /metrics said. */
-export interface ScaleSample {
-  /** Seconds since the operator was spawned. */
-  t: number;
-  phase: "converge" | "idle";
-  rssMiB: number;
-  cores: number;
-  apiserverCores: number;
-  etcdCores: number;
-  kwokCores: number;
-  readyGroups: number;
-  reconcileTotal?: number;
-  queueDepth?: number;
-  apiRequests?: number;
-}
-
-export interface PhaseFigures {
-  seconds: number;
-  rssMaxMiB: number;
-  rssEndMiB: number;
-  /** Average CPU in cores: (utime + stime delta) / wall time. */
-  cores: number;
-  peakCores: number;
-  apiserverCores: number;
-  etcdCores: number;
-  kwokCores: number;
-  reconciles: number;
-  reconcilesPerSecond: number;
-  queueDepthMax: number;
-  queueDepthEnd: number;
-  apiRequests: number;
-  apiRequestsPerSecond: number;
-  /** rest_client_requests_total delta by method. */
-  requestsByMethod: Record<string, number>;
-}
-
-export interface ProfileEntry {
-  function: string;
-  where: string;
-  selfMs: number;
-  percent: number;
-}
-
-export interface ProfileSummary {
-  file: string;
-  totalMs: number;
-  top: ProfileEntry[];
-  byArea: { area: string; selfMs: number; percent: number }[];
-}
-
-export interface ScaleResult {
-  kubernetes: string;
-  groups: number;
-  pods: number;
-  namespaces: number;
-  flags: {
-    qps: number;
-    burst: number;
-    concurrency: number;
-    cpuProf: boolean;
-    /** Extra Node flags of the operator process (SCALE_NODE_FLAGS). */
-    node: string[];
-  };
-  setup: {
-    createSeconds: number;
-    createsPerSecond: number;
-    podsReadySeconds: number;
-  };
-  /** The API server alone: one label merge patch per group from the admin client. */
-  baseline: {
-    patches: number;
-    concurrency: number;
-    seconds: number;
-    perSecond: number;
-    apiserverCores: number;
-  };
-  cacheSyncSeconds: number | undefined;
-  allLabelledSeconds: number | undefined;
-  allReadySeconds: number | undefined;
-  readyAtEnd: number;
-  converge: PhaseFigures;
-  idle: PhaseFigures;
-  memory: Record<string, number>;
-  profile?: ProfileSummary;
-  /** The operator's heap at the end of the idle period, by what holds it. */
-  heap?: HeapSummary;
-  operatorErrorLines: number;
-  samples: ScaleSample[];
-}
 
 let operatorChild: ChildProcess | undefined;
 let clusterUp = false;
-
-function cluster(command: "up" | "down"): void {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: { ...process.env, CLUSTER_DIR, PORT_OFFSET },
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-}
 
 /** Stops what the scale scenario started: its operator (by PID), then its cluster. */
 export async function stopScale(): Promise<void> {
   const child = operatorChild;
   operatorChild = undefined;
-  if (child?.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGKILL");
-    await exited;
-  }
+  if (child) await stopProcess(child, "SIGKILL");
   if (clusterUp) {
     clusterUp = false;
-    cluster("down");
+    clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
   }
 }
 
@@ -274,91 +88,6 @@ async function pool<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-interface PodState {
-  app: string;
-  ready: boolean;
-  leader: boolean;
-}
-
-/** Counts, from watches, ready pods, groups with exactly one labelled pod and Ready groups. */
-class Observer {
-  readyPods = 0;
-  labelledGroups = 0;
-  readyGroups = 0;
-  allLabelledAt: number | undefined;
-  allReadyAt: number | undefined;
-  readonly #leadersByApp = new Map<string, number>();
-  readonly #pods: ListWatch<PodState>;
-  readonly #groups: ListWatch<boolean>;
-  readonly #groupCount: number;
-
-  constructor(kc: KubeConfig, groupCount: number) {
-    this.#groupCount = groupCount;
-    this.#pods = new ListWatch<PodState>({
-      kc,
-      name: "scale-pods",
-      path: "/api/v1/pods",
-      labelSelector: `${BENCH_LABEL}=1`,
-      transform: (raw) => {
-        const meta = raw.metadata as { labels?: Record<string, string> };
-        const status = raw.status as
-          { phase?: string; conditions?: { type: string; status: string }[] } | undefined;
-        return {
-          app: meta.labels?.app ?? "",
-          leader: meta.labels?.role === "leader",
-          ready:
-            status?.phase === "Running" &&
-            (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-        };
-      },
-      onEvent: (type, _key, pod, old) => {
-        const cur = type === "delete" ? undefined : pod;
-        this.readyPods += (cur?.ready ? 1 : 0) - (old?.ready ? 1 : 0);
-        if (old?.leader) this.#leader(old.app, -1);
-        if (cur?.leader) this.#leader(cur.app, 1);
-      },
-    });
-    this.#groups = new ListWatch<boolean>({
-      kc,
-      name: "scale-groups",
-      path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      transform: (raw) => {
-        const status = raw.status as
-          { conditions?: { type: string; status: string }[] } | undefined;
-        return (status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
-      },
-      onEvent: (type, _key, ready, old) => {
-        this.readyGroups += (type !== "delete" && ready ? 1 : 0) - (old === true ? 1 : 0);
-        if (this.readyGroups >= this.#groupCount && this.allReadyAt === undefined) {
-          this.allReadyAt = now();
-        }
-      },
-    });
-  }
-
-  #leader(app: string, delta: number): void {
-    const before = this.#leadersByApp.get(app) ?? 0;
-    const after = before + delta;
-    this.#leadersByApp.set(app, after);
-    this.labelledGroups += (after === 1 ? 1 : 0) - (before === 1 ? 1 : 0);
-    if (this.labelledGroups >= this.#groupCount && this.allLabelledAt === undefined) {
-      this.allLabelledAt = now();
-    }
-  }
-
-  async start(): Promise<void> {
-    this.#pods.start();
-    this.#groups.start();
-    await this.#pods.waitForSync();
-    await this.#groups.waitForSync();
-  }
-
-  async stop(): Promise<void> {
-    await this.#pods.stop();
-    await this.#groups.stop();
-  }
-}
-
 /** Polls `check` every 250 ms until it holds or `timeoutMs` passes; returns whether it held. */
 async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -369,129 +98,14 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boole
   return true;
 }
 
-/** Sums self time per function of a V8 .cpuprofile; the top `n` and a split by area. */
-export function summarizeProfile(file: string, n = 20): ProfileSummary {
-  interface Node {
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
-  }
-  const profile = JSON.parse(readFileSync(file, "utf8")) as {
-    nodes: Node[];
-    samples: number[];
-    timeDeltas: number[];
-  };
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => {
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  const where = (url: string, line: number): string => {
-    if (url === "") return "";
-    const local = url.replace(/^file:\/\//, "").replace(`${root}/`, "");
-    const short = local.replace(/^.*node_modules\//, "node_modules/");
-    return `${short}:${String(line + 1)}`;
-  };
-  const area = (url: string, fn: string): string => {
-    if (url === "") return fn.startsWith("(") ? fn : "(native)";
-    if (url.startsWith("node:")) return "node: built-ins";
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-    if (pkg) return pkg[1] ?? "node_modules";
-    const src = /\/(src\/[^/]+)\//.exec(url);
-    return src ? `podium ${src[1] ?? ""}` : "other";
-  };
-  const fns = new Map<string, ProfileEntry>();
-  const areas = new Map<string, number>();
-  let totalUs = 0;
-  for (const [id, us] of selfUs) {
-    const node = byId.get(id);
-    if (!node) continue;
-    totalUs += us;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const name = functionName === "" ? "(anonymous)" : functionName;
-    const w = where(url, lineNumber);
-    const k = `${name} ${w}`;
-    const entry = fns.get(k) ?? { function: name, where: w, selfMs: 0, percent: 0 };
-    entry.selfMs += us / 1000;
-    fns.set(k, entry);
-    const a = area(url, name);
-    areas.set(a, (areas.get(a) ?? 0) + us / 1000);
-  }
-  const totalMs = totalUs / 1000;
-  const top = [...fns.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, n);
-  for (const e of top) e.percent = (100 * e.selfMs) / totalMs;
-  const byArea = [...areas.entries()]
-    .map(([a, v]) => ({ area: a, selfMs: v, percent: (100 * v) / totalMs }))
-    .sort((a, b) => b.selfMs - a.selfMs)
-    .slice(0, 15);
-  return { file, totalMs, top, byArea };
-}
-
-function phaseFigures(
-  samples: readonly ScaleSample[],
-  cpus: { apiserver: number; etcd: number; kwok: number; op: number; seconds: number },
-  methods: Record<string, number>,
-): PhaseFigures {
-  const rss = samples.map((s) => s.rssMiB);
-  const first = samples[0];
-  const last = samples.at(-1);
-  const reconciles = (last?.reconcileTotal ?? 0) - (first?.reconcileTotal ?? 0);
-  const requests = (last?.apiRequests ?? 0) - (first?.apiRequests ?? 0);
-  return {
-    seconds: cpus.seconds,
-    rssMaxMiB: Math.max(0, ...rss),
-    rssEndMiB: last?.rssMiB ?? 0,
-    cores: cpus.op / cpus.seconds,
-    peakCores: Math.max(0, ...samples.map((s) => s.cores)),
-    apiserverCores: cpus.apiserver / cpus.seconds,
-    etcdCores: cpus.etcd / cpus.seconds,
-    kwokCores: cpus.kwok / cpus.seconds,
-    reconciles,
-    reconcilesPerSecond: reconciles / cpus.seconds,
-    queueDepthMax: Math.max(0, ...samples.map((s) => s.queueDepth ?? 0)),
-    queueDepthEnd: last?.queueDepth ?? 0,
-    apiRequests: requests,
-    apiRequestsPerSecond: requests / cpus.seconds,
-    requestsByMethod: methods,
-  };
-}
-
-const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-
-async function scrape(port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return await res.text();
-  } catch {
-    return undefined;
-  }
-}
-
-function byMethod(text: string | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  if (text === undefined) return out;
-  for (const m of METHODS)
-    out[m] = metricValue(text, "rest_client_requests_total", { method: m }) ?? 0;
-  return out;
-}
-
-function diffMethods(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const m of METHODS) out[m] = (b[m] ?? 0) - (a[m] ?? 0);
-  return out;
-}
-
 async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleResult> {
   const pods = groups * 3;
   const namespaces = Math.ceil(groups / GROUPS_PER_NAMESPACE);
   log(
     `scale: ${String(groups)} groups / ${String(pods)} pods in ${String(namespaces)} namespaces; fresh cluster in ${CLUSTER_DIR}`,
   );
-  cluster("down");
-  rmSync(CLUSTER_DIR, { recursive: true, force: true });
   clusterUp = true;
-  cluster("up");
+  freshCluster(CLUSTER_DIR, PORT_OFFSET);
   const kubeconfig = path.join(CLUSTER_DIR, "kubeconfig");
   const operatorKubeconfig = installPodium(kubeconfig, CLUSTER_DIR);
   const kc = new KubeConfig();
@@ -519,7 +133,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
       }
     }
   }
-  const observer = new Observer(kc, groups);
+  const observer = new ScaleObserver(kc, groups);
   await observer.start();
 
   const nodes = ["kwok-node-0", "kwok-node-1"];
@@ -567,9 +181,9 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   log(`scale: every pod Running and Ready ${podsReadySeconds.toFixed(1)} s after the first create`);
 
   // Baseline: the API server alone, one label patch per group (the operator makes ~4 writes a group).
-  const apiPid = clusterPid("kube-apiserver");
-  const etcdPid = clusterPid("etcd");
-  const kwokPid = clusterPid("kwok");
+  const apiPid = clusterPid(CLUSTER_DIR, "kube-apiserver");
+  const etcdPid = clusterPid(CLUSTER_DIR, "etcd");
+  const kwokPid = clusterPid(CLUSTER_DIR, "kwok");
   const baseApi0 = procSample(apiPid);
   const baseStart = now();
   await pool(indexes, settings.concurrency, (g) =>
@@ -601,7 +215,6 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const probePort = await freePort();
   const profDir = mkdtempSync(path.join(os.tmpdir(), "podium-scale-prof-"));
   const logFile = path.join(CLUSTER_DIR, "operator.log");
-  const logFd = openSync(logFile, "a");
   const nodeFlags = [
     ...settings.nodeFlags,
     ...(settings.profile
@@ -614,26 +227,19 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
       : []),
   ];
   const t0 = now();
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeFlags,
-      path.join(root, "src/main.ts"),
-      `--kubeconfig=${operatorKubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
-      "--log-level=info",
+  const child = spawnOperatorLogging(operatorKubeconfig, {
+    logFile,
+    metricsPort,
+    probePort,
+    identity: "podium-bench-scale",
+    logLevel: "info",
+    nodeFlags,
+    args: [
       `--kube-api-qps=${String(settings.qps)}`,
       `--kube-api-burst=${String(settings.burst)}`,
       `--max-concurrent-reconciles=${String(settings.concurrency)}`,
     ],
-    {
-      cwd: root,
-      env: { ...process.env, POD_NAME: "podium-bench-scale", POD_NAMESPACE: "podium-system" },
-      stdio: ["ignore", logFd, logFd],
-    },
-  );
-  closeSync(logFd);
+  });
   operatorChild = child;
   const pid = child.pid;
   log(
@@ -670,7 +276,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     prev = cur;
     prevAt = at;
     if (scrapeNow) {
-      const text = await scrape(metricsPort);
+      const text = await scrapeMetrics(metricsPort);
       if (text !== undefined) {
         lastMetrics = text;
         const reconciles = metricValue(text, "controller_runtime_reconcile_total");
@@ -686,7 +292,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
 
   // Convergence: sample every second (metrics every 2 s) until every group is Ready.
   const convergeStart = now();
-  const firstMetrics = byMethod(await scrape(metricsPort));
+  const firstMetrics = requestsByMethod(await scrapeMetrics(metricsPort));
   const deadline = Date.now() + settings.convergeTimeoutMs;
   let tick = 0;
   while (observer.readyGroups < groups && Date.now() < deadline) {
@@ -709,7 +315,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   await sampleOnce("converge", true);
   const convergeEndProcs = prev;
   const convergeSeconds = (now() - convergeStart) / 1000;
-  const convergeMethods = diffMethods(firstMetrics, byMethod(lastMetrics));
+  const convergeMethods = requestsDelta(firstMetrics, requestsByMethod(lastMetrics));
   const memAt = (text: string | undefined, prefix: string): Record<string, number> => {
     const out: Record<string, number> = {};
     if (text === undefined) return out;
@@ -735,7 +341,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
 
   // Idle: the same sampling for the idle period.
   const idleStart = now();
-  const idleFirstMetrics = byMethod(lastMetrics);
+  const idleFirstMetrics = requestsByMethod(lastMetrics);
   const idleSamplesFrom = samples.length;
   const idleEnd = Date.now() + settings.idleSeconds * 1000;
   tick = 0;
@@ -748,7 +354,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   }
   await sampleOnce("idle", true);
   const idleSeconds = (now() - idleStart) / 1000;
-  const idleMethods = diffMethods(idleFirstMetrics, byMethod(lastMetrics));
+  const idleMethods = requestsDelta(idleFirstMetrics, requestsByMethod(lastMetrics));
   Object.assign(memory, memAt(lastMetrics, "idle."));
   const endProcs = prev;
   const cpuDelta = (
@@ -782,38 +388,13 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   );
   const readyAtEnd = observer.readyGroups;
 
-  // A heap snapshot at the end of the idle period: V8 writes it synchronously
-  // on SIGUSR2, so the file is complete once /metrics answers again.
-  let heap: HeapSummary | undefined;
-  if (settings.profile && child.exitCode === null) {
-    child.kill("SIGUSR2");
-    const deadline = Date.now() + 120_000;
-    let file: string | undefined;
-    while (Date.now() < deadline && file === undefined) {
-      await sleep(1000);
-      const found = readdirSync(profDir).find((f) => f.endsWith(".heapsnapshot"));
-      const answers = await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (found !== undefined && answers) file = path.join(profDir, found);
-    }
-    const size = file === undefined ? 0 : statSync(file).size;
-    if (file === undefined) log(`scale: no heap snapshot in ${profDir} after 120 s`);
-    else if (size > 400 * 1024 * 1024) {
-      log(`scale: heap snapshot ${file} is ${String(size >> 20)} MiB; too large to summarize here`);
-    } else {
-      heap = summarizeHeapSnapshot(file, 15);
-      log(`scale: heap snapshot ${file} (${String(size >> 20)} MiB file)`);
-    }
-  }
+  const heap =
+    settings.profile && child.exitCode === null
+      ? await heapOfOperator(child, profDir, metricsPort)
+      : undefined;
 
   // Stop the operator (SIGTERM: a clean exit writes the CPU profile).
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  if (child.exitCode === null) child.kill("SIGTERM");
-  const killTimer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(killTimer);
+  await stopProcess(child);
   operatorChild = undefined;
   await observer.stop();
   const operatorLog = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
@@ -834,7 +415,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     }
   }
   clusterUp = false;
-  cluster("down");
+  clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
   const result: ScaleResult = {
     kubernetes,
     groups,
@@ -864,6 +445,42 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   return result;
 }
 
+/**
+ * A heap snapshot of the operator, summarized; undefined when none came
+ * within 120 s or it is too large to summarize here. V8 writes it
+ * synchronously on SIGUSR2 (--heapsnapshot-signal), so the file in `profDir`
+ * is complete once /metrics answers again.
+ */
+async function heapOfOperator(
+  child: ChildProcess,
+  profDir: string,
+  metricsPort: number,
+): Promise<HeapSummary | undefined> {
+  child.kill("SIGUSR2");
+  const deadline = Date.now() + 120_000;
+  let file: string | undefined;
+  while (Date.now() < deadline && file === undefined) {
+    await sleep(1000);
+    const found = readdirSync(profDir).find((f) => f.endsWith(".heapsnapshot"));
+    const answers = await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (found !== undefined && answers) file = path.join(profDir, found);
+  }
+  if (file === undefined) {
+    log(`scale: no heap snapshot in ${profDir} after 120 s`);
+    return undefined;
+  }
+  const size = statSync(file).size;
+  if (size > 400 * 1024 * 1024) {
+    log(`scale: heap snapshot ${file} is ${String(size >> 20)} MiB; too large to summarize here`);
+    return undefined;
+  }
+  log(`scale: heap snapshot ${file} (${String(size >> 20)} MiB file)`);
+  return summarizeHeapSnapshot(file, 15);
+}
+
 /** Runs every size of the scenario, each on a fresh cluster; the cluster is down afterwards. */
 export async function runScale(settings: ScaleSettings): Promise<ScaleResult[]> {
   const results: ScaleResult[] = [];
@@ -873,248 +490,4 @@ export async function runScale(settings: ScaleSettings): Promise<ScaleResult[]> 
     await stopScale();
   }
   return results;
-}
-
-/** The machine and software, as the other scenarios report them (the cluster must be up for its version). */
-export function scaleMachine(kubernetes: string, podiumCommit: string): Machine {
-  const cpus = os.cpus();
-  return {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? "unknown",
-    memoryGiB: os.totalmem() / 2 ** 30,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.versions.node,
-    kubernetes,
-    podiumCommit,
-  };
-}
-
-const sec = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(1)} s`);
-const mib = (v: number | undefined): string => (v === undefined ? "—" : `${v.toFixed(0)} MiB`);
-const cores = (v: number): string => v.toFixed(v < 0.1 ? 3 : 2);
-const rate = (v: number): string => v.toFixed(v < 10 ? 1 : 0);
-
-/** The tables of the scale scenario: convergence, idle, API server comparison, profile. */
-export function scaleTables(results: readonly ScaleResult[]): Table[] {
-  const tables: Table[] = [
-    {
-      title: "Cold start: from spawning the operator to every group Ready",
-      header: [
-        "groups / pods",
-        "caches synced",
-        "all labelled",
-        "all Ready",
-        "target",
-        "RSS max",
-        "CPU avg (cores)",
-        "CPU peak",
-        "reconciles/s",
-        "queue max",
-        "API req/s",
-        "apiserver cores",
-        "etcd cores",
-      ],
-      rows: results.map((r) => [
-        `${String(r.groups)} / ${String(r.pods)}`,
-        sec(r.cacheSyncSeconds),
-        sec(r.allLabelledSeconds),
-        r.allReadySeconds === undefined
-          ? `timed out (${String(r.readyAtEnd)} Ready)`
-          : sec(r.allReadySeconds),
-        "< 60 s",
-        mib(r.converge.rssMaxMiB),
-        cores(r.converge.cores),
-        cores(r.converge.peakCores),
-        rate(r.converge.reconcilesPerSecond),
-        String(r.converge.queueDepthMax),
-        rate(r.converge.apiRequestsPerSecond),
-        cores(r.converge.apiserverCores),
-        cores(r.converge.etcdCores),
-      ]),
-      notes: [
-        "`caches synced` is the first 200 from /readyz (polled every second, so up to 1 s late); " +
-          "`all labelled` and `all Ready` are when the bench's own pod and ElectionGroup watches " +
-          "first saw every group with exactly one `role=leader` pod and every group's Ready " +
-          "condition True. CPU is utime+stime from /proc/<pid>/stat over the wall time of the " +
-          "phase (2 cores in all on this machine); RSS is VmRSS sampled every second; reconciles " +
-          "and API requests are deltas of `controller_runtime_reconcile_total` and " +
-          "`rest_client_requests_total`, queue max the largest `workqueue_depth` scraped (every 2 s).",
-      ],
-    },
-    {
-      title: "Idle after convergence",
-      header: [
-        "groups",
-        "idle",
-        "RSS end",
-        "RSS max",
-        "CPU avg (cores)",
-        "target",
-        "reconciles/s",
-        "API req/s",
-        "by method",
-        "queue end",
-        "apiserver cores",
-        "heap used",
-        "external",
-      ],
-      rows: results.map((r) => [
-        String(r.groups),
-        `${r.idle.seconds.toFixed(0)} s`,
-        mib(r.idle.rssEndMiB),
-        mib(r.idle.rssMaxMiB),
-        cores(r.idle.cores),
-        "< 0.25",
-        rate(r.idle.reconcilesPerSecond),
-        rate(r.idle.apiRequestsPerSecond),
-        Object.entries(r.idle.requestsByMethod)
-          .filter(([, v]) => v > 0)
-          .map(([m, v]) => `${m} ${String(v)}`)
-          .join(", "),
-        String(r.idle.queueDepthEnd),
-        cores(r.idle.apiserverCores),
-        mib(r.memory["idle.heapUsedMiB"]),
-        mib(r.memory["idle.externalMiB"]),
-      ]),
-      notes: [
-        "RSS target < 512 MiB. Heap used and external memory are prom-client's " +
-          "`nodejs_heap_size_used_bytes` and `nodejs_external_memory_bytes` at the end of the idle period.",
-      ],
-    },
-    {
-      title: "Where the time goes: podium against the API server alone",
-      header: [
-        "groups",
-        "setup creates/s",
-        "pods Ready after",
-        "baseline patches/s",
-        "baseline apiserver cores",
-        "operator writes",
-        "operator writes/s",
-        "writes per group",
-      ],
-      rows: results.map((r) => {
-        const writes =
-          (r.converge.requestsByMethod.POST ?? 0) +
-          (r.converge.requestsByMethod.PUT ?? 0) +
-          (r.converge.requestsByMethod.PATCH ?? 0);
-        return [
-          String(r.groups),
-          rate(r.setup.createsPerSecond),
-          sec(r.setup.podsReadySeconds),
-          rate(r.baseline.perSecond),
-          cores(r.baseline.apiserverCores),
-          String(writes),
-          rate(writes / r.converge.seconds),
-          (writes / r.groups).toFixed(1),
-        ];
-      }),
-      notes: [
-        "`setup creates/s`: pods and groups created by the bench (admin client, 24 in flight, one " +
-          "shared connection pool); `pods Ready after`: from the first create until kwok had made " +
-          "every pod Running and Ready. `baseline`: one JSON merge patch of a pod label per group " +
-          "from the admin client with as many in flight as the operator has workers, before the " +
-          "operator starts: what the API server and etcd on this machine manage without podium. " +
-          "`operator writes` are its POST/PUT/PATCH requests during convergence (finalizer, Lease, " +
-          "leader label, status, Events).",
-      ],
-    },
-  ];
-  for (const r of results) {
-    if (!r.profile) continue;
-    tables.push({
-      title: `CPU profile of the operator, ${String(r.groups)} groups (self time, top functions)`,
-      header: ["function", "where", "self", "%"],
-      rows: r.profile.top.map((e) => [
-        `\`${e.function}\``,
-        e.where === "" ? "" : `\`${e.where}\``,
-        ms(e.selfMs),
-        e.percent.toFixed(1),
-      ]),
-      notes: [
-        `Sampled over the operator's whole life (start, convergence, ${r.idle.seconds.toFixed(0)} s idle, ` +
-          `shutdown): ${(r.profile.totalMs / 1000).toFixed(1)} s of samples, (idle) included. By area: ` +
-          r.profile.byArea
-            .slice(0, 10)
-            .map((a) => `${a.area} ${a.percent.toFixed(1)} %`)
-            .join(", ") +
-          ".",
-      ],
-    });
-  }
-  for (const r of results) {
-    const heap = r.heap;
-    if (!heap) continue;
-    const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-    tables.push({
-      title: `Heap of the operator after ${r.idle.seconds.toFixed(0)} s idle, ${String(r.groups)} groups (self size by type and constructor)`,
-      header: ["type", "constructor / kind", "count", "self size", "% of heap"],
-      rows: heap.top.map((g) => [
-        g.type,
-        `\`${g.name.replaceAll("`", "'")}\``,
-        String(g.count),
-        mib(g.selfBytes),
-        ((100 * g.selfBytes) / heap.totalBytes).toFixed(1),
-      ]),
-      notes: [
-        `From a V8 heap snapshot taken with SIGUSR2 (\`--heapsnapshot-signal\`) at the end of the idle ` +
-          `period: ${mib(heap.totalBytes)} in ${String(heap.nodes)} heap objects. RSS also counts ` +
-          "V8's reserved but unused heap, code, Node itself and native buffers.",
-      ],
-    });
-  }
-  return tables;
-}
-
-/** Prints the tables and merges the scale section into docs/benchmarks.md and results.json. */
-export async function writeScaleReport(
-  results: readonly ScaleResult[],
-  settings: ScaleSettings,
-  run: {
-    date: string;
-    command: string;
-    mode: string;
-    runtimeSeconds: number;
-    podiumCommit: string;
-  },
-  texts: string[] = [],
-): Promise<void> {
-  const tables = scaleTables(results);
-  for (const t of tables) process.stdout.write(`\n${textTable(t)}\n`);
-  const machine = scaleMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
-  const m = machine;
-  const lines = [
-    "Scale on one replica (DESIGN.md §5: 5,000 groups / 15,000 pods elected from a cold start in " +
-      "< 60 s, RSS < 512 MiB, steady CPU < 0.25 core). For each size a fresh cluster " +
-      "(`.cluster-bench-scale`, its own etcd and API server) gets N ElectionGroups (default spec: " +
-      "Managed, 15 s Lease) of three bare pods each, bound to the two kwok nodes, in namespaces of " +
-      `${String(GROUPS_PER_NAMESPACE)} groups, all created before the operator starts. Then the ` +
-      "operator starts as a child process with its ServiceAccount's kubeconfig and " +
-      `\`--kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} ` +
-      `--max-concurrent-reconciles=${String(settings.concurrency)}\`` +
-      (settings.profile ? " under `node --cpu-prof`" : "") +
-      ", and is measured until every group is Ready, then over an idle period.",
-    `- **Run:** \`${run.command}\` (${run.mode} variant; ${run.runtimeSeconds.toFixed(0)} s wall), ${run.date}`,
-    `- **Machine:** ${String(m.cpus)} × ${m.cpuModel}, ${m.memoryGiB.toFixed(1)} GiB memory, ${m.os}; ` +
-      `Node ${m.node}; Kubernetes ${m.kubernetes}; podium at ${m.podiumCommit}. The API server, ` +
-      "etcd, kwok, the controller manager, the bench's watches and the operator share these cores.",
-    ...texts,
-  ];
-  const body: string[] = [...lines.flatMap((l) => [l, ""])];
-  for (const t of tables) {
-    body.push(`### ${t.title}`, "", markdownTable(t), "");
-    if (t.notes) body.push(...t.notes.flatMap((n) => [n, ""]));
-  }
-  const outDir = path.join(root, "docs/benchmarks");
-  await mergeMarkdownSection(
-    path.join(root, "docs/benchmarks.md"),
-    "Scale on one replica",
-    body.join("\n"),
-  );
-  mergeJsonKey(path.join(outDir, "results.json"), "scale", {
-    ...run,
-    machine,
-    settings,
-    results: results.map((r) => ({ ...r, samples: r.samples })),
-  });
 }

@@ -6,7 +6,8 @@ import { kubectl, kubectlPath } from "../support/install.ts";
 import { connect, createNamespace } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
-import { deployApp, getGroup, teardown, waitForLeader } from "../support/podium.ts";
+import { getGroup, teardown, waitForLeader } from "../support/groups.ts";
+import { deployApp } from "../support/pods.ts";
 
 // What a user sees of the ElectionGroup API through kubectl alone: the
 // validation the API server applies (schema + CEL), the defaults it fills in,

@@ -7,20 +7,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { restartApiServer, restartEtcd } from "../support/cluster-control.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy, FaultRule } from "../support/fault-proxy.ts";
-import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { logLines, metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
-import type { OperatorProcess } from "../support/operator.ts";
+import { setPodReady, waitFor } from "../support/kube.ts";
 import {
-  LeaderLabelRecorder,
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  readLease,
-  teardown,
-} from "../support/podium.ts";
+  leaderElectionArgs,
+  logLines,
+  startOperator,
+  stopAllOperators,
+} from "../support/operator.ts";
+import type { OperatorProcess } from "../support/operator.ts";
+import { createGroup, getGroup, readLease } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, podsLabelled } from "../support/pods.ts";
+import { metricValue } from "../support/prometheus.ts";
+import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 const APP = "web";
 const SELECTOR = `app=${APP}`;
@@ -45,10 +43,7 @@ const FAILOVER_AFTER_RESTART_MS = 30_000;
 // test checks that no two pods ever carried the label and that the group ends
 // with one ready labelled holder.
 describe("the invariants under API faults", () => {
-  let clients: Clients;
-  let namespace: string;
-  let removeNamespace: () => Promise<void>;
-  let recorder: LeaderLabelRecorder;
+  const ns = new SuiteNamespace("faults");
   let proxy: FaultProxy;
   let operator: OperatorProcess;
   const proxies: FaultProxy[] = [];
@@ -64,10 +59,8 @@ describe("the invariants under API faults", () => {
   };
 
   /** The pods carrying the label (terminating ones too: they still receive traffic). */
-  const labelled = async (): Promise<string[]> =>
-    (await listPods(clients, namespace, `${SELECTOR},role=leader`))
-      .map((p) => p.metadata?.name ?? "")
-      .sort();
+  const labelled = (): Promise<string[]> =>
+    podsLabelled(ns.clients, ns.namespace, SELECTOR, "role", "leader");
 
   /**
    * Waits until exactly one pod carries the label, it is the group's
@@ -85,9 +78,9 @@ describe("the invariants under API faults", () => {
         what,
         async () => {
           const [group, pods, lease] = await Promise.all([
-            getGroup(clients, namespace, APP),
-            listPods(clients, namespace, SELECTOR),
-            readLease(clients, namespace, APP),
+            getGroup(ns.clients, ns.namespace, APP),
+            listPods(ns.clients, ns.namespace, SELECTOR),
+            readLease(ns.clients, ns.namespace, APP),
           ]);
           const holder = group.status?.holder ?? "";
           const withLabel = pods.filter((p) => p.metadata?.labels?.role === "leader");
@@ -117,7 +110,7 @@ describe("the invariants under API faults", () => {
 
   /** No observation of the independent pod watch had two labelled pods. */
   const expectAtMostOneLabelled = (): void => {
-    const violations = recorder.violations();
+    const violations = ns.recorder.violations();
     if (violations.length > 0) {
       console.log("label violations:", JSON.stringify(violations.slice(0, 10), null, 1));
     }
@@ -135,11 +128,11 @@ describe("the invariants under API faults", () => {
   ): Promise<{ from: string; to: string; ms: number }> => {
     const { holder: from } = await converged("a holder before the fail-over", CONVERGE_MS);
     const causeAt = Date.now();
-    await setPodReady(clients, namespace, from, false);
+    await setPodReady(ns.clients, ns.namespace, from, false);
     await during?.();
     const { holder: to } = await converged(`a fail-over away from ${from}`, timeoutMs, from);
-    const ms = (recorder.firstLed(to, causeAt) ?? Date.now()) - causeAt;
-    await setPodReady(clients, namespace, from, true);
+    const ms = (ns.recorder.firstLed(to, causeAt) ?? Date.now()) - causeAt;
+    await setPodReady(ns.clients, ns.namespace, from, true);
     return { from, to, ms };
   };
 
@@ -151,17 +144,14 @@ describe("the invariants under API faults", () => {
     ) ?? 0;
 
   beforeAll(async () => {
-    clients = connect(inject("kubeconfig"));
-    ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "faults"));
-    recorder = new LeaderLabelRecorder(clients, namespace, SELECTOR);
-    await recorder.start();
-    await deployApp(clients, namespace, APP, 3);
+    await ns.open([APP]);
+    await deployApp(ns.clients, ns.namespace, APP, 3);
     proxy = await newProxy();
     operator = await startOperator(proxy.kubeconfig, {
-      args: [`--namespace=${namespace}`],
+      args: [`--namespace=${ns.namespace}`],
       identity: "podium-faults",
     });
-    await createGroup(clients, namespace, APP, { selector: { matchLabels: { app: APP } } });
+    await createGroup(ns.clients, ns.namespace, APP, { selector: { matchLabels: { app: APP } } });
     await converged("the first leader", CONVERGE_MS);
   });
 
@@ -181,15 +171,9 @@ describe("the invariants under API faults", () => {
         .join("\n") + "\n",
     );
     console.log(`operator log: ${logFile}; proxy requests: ${requestsFile}`);
-    await recorder.stop();
     for (const p of proxies) p.clear();
     // Whatever a failed test left behind, finalize the group with a fresh operator.
-    await stopAllOperators();
-    await startOperator(inject("operatorKubeconfig"), {
-      args: [`--namespace=${namespace}`],
-      identity: "podium-faults-cleanup",
-    });
-    await teardown(clients, namespace, stopAllOperators, removeNamespace);
+    await ns.close({ freshOperator: "podium-faults-cleanup" });
     await Promise.all(proxies.map((p) => p.close()));
   });
 
@@ -258,7 +242,7 @@ describe("the invariants under API faults", () => {
     await waitFor(
       "the group's status to name the new holder",
       async () =>
-        (await getGroup(clients, namespace, APP)).status?.holder === to ? true : undefined,
+        (await getGroup(ns.clients, ns.namespace, APP)).status?.holder === to ? true : undefined,
       { timeoutMs: CONVERGE_MS },
     );
     expect(rules[3]?.count).toBe(0);
@@ -274,7 +258,7 @@ describe("the invariants under API faults", () => {
       const { holder: from } = await converged("a holder before the blackhole", CONVERGE_MS);
       const startedAt = Date.now();
       proxy.blackhole(BLACKHOLE_MS);
-      await setPodReady(clients, namespace, from, false);
+      await setPodReady(ns.clients, ns.namespace, from, false);
       // While nothing gets through, nothing moves: the label stays where it was.
       const seen = new Set<string>();
       await waitFor(
@@ -300,7 +284,7 @@ describe("the invariants under API faults", () => {
         `blackhole ${String(BLACKHOLE_MS)} ms: requests swallowed ${JSON.stringify(swallowed)}; fail-over ${from} -> ${to} ${String(at - startedAt)} ms after the cause`,
       );
       expect(blackholed).toBeGreaterThan(0);
-      await setPodReady(clients, namespace, from, true);
+      await setPodReady(ns.clients, ns.namespace, from, true);
       await converged("convergence after the blackhole", CONVERGE_MS);
       expectAtMostOneLabelled();
     },
@@ -310,7 +294,7 @@ describe("the invariants under API faults", () => {
   it("keeps one leader through an API server restart in the middle of a fail-over", async () => {
     const { holder: from } = await converged("a holder before the restart", CONVERGE_MS);
     const causeAt = Date.now();
-    await setPodReady(clients, namespace, from, false);
+    await setPodReady(ns.clients, ns.namespace, from, false);
     const { ms: restartMs } = await restartApiServer(inject("kubeconfig"), { signal: "KILL" });
     const { holder: to, at } = await converged(
       `a fail-over away from ${from} after the API server restart`,
@@ -320,7 +304,7 @@ describe("the invariants under API faults", () => {
     console.log(
       `API server restart took ${String(restartMs)} ms; fail-over ${from} -> ${to} ${String(at - causeAt)} ms after the cause`,
     );
-    await setPodReady(clients, namespace, from, true);
+    await setPodReady(ns.clients, ns.namespace, from, true);
     // And the operator still works normally afterwards.
     const next = await failover(FAILOVER_UNDER_FAULT_MS);
     console.log(`fail-over after the API server restart: ${String(next.ms)} ms`);
@@ -331,7 +315,7 @@ describe("the invariants under API faults", () => {
   it("keeps one leader through an etcd restart in the middle of a fail-over", async () => {
     const { holder: from } = await converged("a holder before the restart", CONVERGE_MS);
     const causeAt = Date.now();
-    await setPodReady(clients, namespace, from, false);
+    await setPodReady(ns.clients, ns.namespace, from, false);
     const { ms: restartMs } = await restartEtcd(inject("kubeconfig"), { signal: "KILL" });
     const { holder: to, at } = await converged(
       `a fail-over away from ${from} after the etcd restart`,
@@ -341,7 +325,7 @@ describe("the invariants under API faults", () => {
     console.log(
       `etcd restart took ${String(restartMs)} ms; fail-over ${from} -> ${to} ${String(at - causeAt)} ms after the cause`,
     );
-    await setPodReady(clients, namespace, from, true);
+    await setPodReady(ns.clients, ns.namespace, from, true);
     const next = await failover(FAILOVER_UNDER_FAULT_MS);
     console.log(`fail-over after the etcd restart: ${String(next.ms)} ms`);
     expectAtMostOneLabelled();
@@ -374,15 +358,7 @@ describe("the invariants under API faults", () => {
   it("a replica paused (SIGSTOP) past its Lease writes nothing after it resumes, and exits", async () => {
     await stopAllOperators();
     const electionId = `podium-faults-${randomBytes(3).toString("hex")}`;
-    const args = [
-      `--namespace=${namespace}`,
-      "--leader-elect",
-      `--leader-election-id=${electionId}`,
-      `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
-      "--leader-election-lease-duration=4s",
-      "--leader-election-renew-deadline=3s",
-      "--leader-election-retry-period=1s",
-    ];
+    const args = [`--namespace=${ns.namespace}`, ...leaderElectionArgs(electionId)];
     // Each replica has its own proxy: its request log is the audit of what it wrote.
     const [proxyA, proxyB] = await Promise.all([newProxy(), newProxy()]);
     const [a, b] = await Promise.all([
@@ -442,7 +418,7 @@ describe("the invariants under API faults", () => {
     ]);
     // Give the standby a reconcile after the stale replica woke, then audit.
     const { holder } = await converged("the group after the stale replica woke", CONVERGE_MS);
-    const namespacePath = `/namespaces/${namespace}/`;
+    const namespacePath = `/namespaces/${ns.namespace}/`;
     const staleWrites = leaderProxy
       .requests()
       .filter(
@@ -457,14 +433,14 @@ describe("the invariants under API faults", () => {
       (l) => typeof l.time === "string" && Date.parse(l.time) >= resumedAt,
     );
     console.log(
-      `stale replica: exit ${String(code)} ${String(Date.now() - resumedAt)} ms after SIGCONT; writes to ${namespace} after it resumed: ${JSON.stringify(staleWrites)}`,
+      `stale replica: exit ${String(code)} ${String(Date.now() - resumedAt)} ms after SIGCONT; writes to ${ns.namespace} after it resumed: ${JSON.stringify(staleWrites)}`,
     );
     expect(staleWrites).toEqual([]);
     expect(staleMoves).toEqual([]);
     expect(code).toBe(1);
     expect(await labelled()).toEqual([holder]);
     expectAtMostOneLabelled();
-    await clients.kc
+    await ns.clients.kc
       .makeApiClient(CoordinationV1Api)
       .deleteNamespacedLease({ name: electionId, namespace: OPERATOR_NAMESPACE })
       .catch(() => undefined);

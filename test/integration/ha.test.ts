@@ -6,20 +6,18 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { logLines, metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
-import type { OperatorProcess } from "../support/operator.ts";
+import { setPodReady, waitFor } from "../support/kube.ts";
 import {
-  LeaderLabelRecorder,
-  createGroup,
-  deployApp,
-  getGroup,
-  labelledPods,
-  readLease,
-  teardown,
-  waitForLeader,
-} from "../support/podium.ts";
+  leaderElectionArgs,
+  logLines,
+  startOperator,
+  stopAllOperators,
+} from "../support/operator.ts";
+import type { OperatorProcess } from "../support/operator.ts";
+import { createGroup, getGroup, readLease, waitForLeader } from "../support/groups.ts";
+import { deployApp, labelledPods } from "../support/pods.ts";
+import { metricValue } from "../support/prometheus.ts";
+import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 const OPERATOR_NAMESPACE = "podium-system";
 /** The operator's own lease timings in these tests (client-go's rule: 4 > 3 > 1.2 x 1). */
@@ -31,22 +29,14 @@ const LEASE_DURATION_MS = 4_000;
 // while every label stays where it is, and the probes and metrics a platform
 // team scrapes are there.
 describe("the operator's own high availability", () => {
-  let clients: Clients;
-  let namespace: string;
-  let removeNamespace: () => Promise<void>;
-  let recorder: LeaderLabelRecorder;
+  const ns = new SuiteNamespace("ha");
   const electionId = `podium-ha-${randomBytes(3).toString("hex")}`;
   const selector = "app=web";
 
-  const plainArgs = (): string[] => [`--namespace=${namespace}`];
+  const plainArgs = (): string[] => [`--namespace=${ns.namespace}`];
   const electArgs = (): string[] => [
-    `--namespace=${namespace}`,
-    "--leader-elect",
-    `--leader-election-id=${electionId}`,
-    `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
-    "--leader-election-lease-duration=4s",
-    "--leader-election-renew-deadline=3s",
-    "--leader-election-retry-period=1s",
+    `--namespace=${ns.namespace}`,
+    ...leaderElectionArgs(electionId),
   ];
   const start = (identity: string, args: string[]): Promise<OperatorProcess> =>
     startOperator(inject("operatorKubeconfig"), { args, identity });
@@ -62,27 +52,29 @@ describe("the operator's own high availability", () => {
   const reconcileLogs = (op: OperatorProcess): Record<string, unknown>[] =>
     op.logs.filter((l) => l.controller === "electiongroup");
   const groupStatus = async (): Promise<{ holder: string; transitions: number; epoch: number }> => {
-    const s = (await getGroup(clients, namespace, "web")).status;
+    const s = (await getGroup(ns.clients, ns.namespace, "web")).status;
     return { holder: s?.holder ?? "", transitions: s?.transitions ?? -1, epoch: s?.epoch ?? -1 };
   };
   /** Labelled pods seen by the independent pod watch at or after `since`, as distinct sets. */
   const labelSetsSince = (since: number): string[] => [
-    ...new Set(recorder.observations.filter((o) => o.at >= since).map((o) => o.labelled.join(","))),
+    ...new Set(
+      ns.recorder.observations.filter((o) => o.at >= since).map((o) => o.labelled.join(",")),
+    ),
   ];
   /** The label sets other than just `holder` that the pod watch saw at or after `since`. */
   const otherLabelSetsSince = (since: number, holder: string): string[] =>
     labelSetsSince(since).filter((set) => set !== holder);
   /** Makes the current leader NotReady, waits for the next one, makes the old one Ready again. */
   const causeFailover = async (): Promise<{ from: string; to: string; ms: number }> => {
-    const from = await waitForLeader(clients, namespace, "web", selector);
+    const from = await waitForLeader(ns.clients, ns.namespace, "web", selector);
     const causeAt = Date.now();
-    await setPodReady(clients, namespace, from, false);
-    const to = await waitForLeader(clients, namespace, "web", selector, {
+    await setPodReady(ns.clients, ns.namespace, from, false);
+    const to = await waitForLeader(ns.clients, ns.namespace, "web", selector, {
       not: from,
       timeoutMs: 10_000,
     });
-    const ms = (recorder.firstLed(to, causeAt) ?? Number.NaN) - causeAt;
-    await setPodReady(clients, namespace, from, true);
+    const ms = (ns.recorder.firstLed(to, causeAt) ?? Number.NaN) - causeAt;
+    await setPodReady(ns.clients, ns.namespace, from, true);
     return { from, to, ms };
   };
 
@@ -91,20 +83,14 @@ describe("the operator's own high availability", () => {
   let standby: OperatorProcess | undefined;
 
   beforeAll(async () => {
-    clients = connect(inject("kubeconfig"));
-    ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "ha"));
-    recorder = new LeaderLabelRecorder(clients, namespace, selector);
-    await recorder.start();
-    await deployApp(clients, namespace, "web", 3);
+    await ns.open(["web"]);
+    await deployApp(ns.clients, ns.namespace, "web", 3);
   });
 
   afterAll(async () => {
-    await recorder.stop();
     // Whatever a failed test left behind, finalize the group with a fresh operator.
-    await stopAllOperators();
-    await start("podium-ha-cleanup", plainArgs());
-    await teardown(clients, namespace, stopAllOperators, removeNamespace);
-    await clients.kc
+    await ns.close({ freshOperator: "podium-ha-cleanup" });
+    await ns.clients.kc
       .makeApiClient(CoordinationV1Api)
       .deleteNamespacedLease({ name: electionId, namespace: OPERATOR_NAMESPACE })
       .catch(() => undefined);
@@ -112,14 +98,14 @@ describe("the operator's own high availability", () => {
 
   it("an operator restart moves no label and counts no transition", async () => {
     const first = await start("podium-ha-plain-1", plainArgs());
-    await createGroup(clients, namespace, "web", {
+    await createGroup(ns.clients, ns.namespace, "web", {
       selector: { matchLabels: { app: "web" } },
       lease: { durationSeconds: 6, renewDeadlineSeconds: 4, retryPeriodSeconds: 2 },
     });
-    const holder = await waitForLeader(clients, namespace, "web", selector);
+    const holder = await waitForLeader(ns.clients, ns.namespace, "web", selector);
     const before = await groupStatus();
     expect(before).toMatchObject({ holder, transitions: 1, epoch: 1 });
-    const leaseBefore = await readLease(clients, namespace, "web");
+    const leaseBefore = await readLease(ns.clients, ns.namespace, "web");
     expect(leaseBefore?.spec?.holderIdentity).toBe(holder);
 
     const stoppedAt = Date.now();
@@ -134,7 +120,7 @@ describe("the operator's own high availability", () => {
     const renewed = await waitFor(
       "the restarted operator to renew the group's Lease",
       async () => {
-        const lease = await readLease(clients, namespace, "web");
+        const lease = await readLease(ns.clients, ns.namespace, "web");
         const renewTime = lease?.spec?.renewTime;
         return renewTime !== undefined && new Date(renewTime).getTime() > stoppedAt
           ? lease
@@ -146,7 +132,7 @@ describe("the operator's own high availability", () => {
     expect(await groupStatus()).toEqual(before);
     expect(renewed.spec?.holderIdentity).toBe(holder);
     expect(renewed.spec?.leaseTransitions).toBe(leaseBefore?.spec?.leaseTransitions);
-    expect(await labelledPods(clients, namespace, selector)).toEqual([holder]);
+    expect(await labelledPods(ns.clients, ns.namespace, selector)).toEqual([holder]);
     // The independent pod watch saw the label on the holder alone the whole time.
     expect(otherLabelSetsSince(stoppedAt, holder)).toEqual([]);
     expect(logLines(second, "leadership moved")).toEqual([]);
@@ -170,7 +156,7 @@ describe("the operator's own high availability", () => {
       },
       { timeoutMs: 15_000 },
     );
-    const lease = await readLease(clients, OPERATOR_NAMESPACE, electionId);
+    const lease = await readLease(ns.clients, OPERATOR_NAMESPACE, electionId);
     expect(lease?.spec?.holderIdentity).toBe(leader.identity);
 
     // The leader takes over the group (no transition: nothing changed).
@@ -188,7 +174,7 @@ describe("the operator's own high availability", () => {
     expect(await reconciles(other)).toBe(0);
     expect(await masterStatus(other)).toBe(0);
     expect(await masterStatus(leader)).toBe(1);
-    const history = (await getGroup(clients, namespace, "web")).status?.history ?? [];
+    const history = (await getGroup(ns.clients, ns.namespace, "web")).status?.history ?? [];
     expect(history.filter((h) => h.from === from && h.to === to)).toHaveLength(1);
     active = leader;
     standby = other;
@@ -197,8 +183,8 @@ describe("the operator's own high availability", () => {
   it("SIGTERM of the active replica releases the Lease and the standby takes over at once, then acts", async () => {
     if (!active || !standby) throw new Error("needs the previous test's two replicas");
     const [leaving, next] = [active, standby];
-    const leaseBefore = await readLease(clients, OPERATOR_NAMESPACE, electionId);
-    const holder = await waitForLeader(clients, namespace, "web", selector);
+    const leaseBefore = await readLease(ns.clients, OPERATOR_NAMESPACE, electionId);
+    const holder = await waitForLeader(ns.clients, ns.namespace, "web", selector);
     const t0 = (await groupStatus()).transitions;
 
     const stopAt = Date.now();
@@ -219,7 +205,7 @@ describe("the operator's own high availability", () => {
     // It released rather than let the Lease run out.
     expect(logLines(leaving, "released leader lease")).toHaveLength(1);
     expect(handover).toBeLessThan(LEASE_DURATION_MS);
-    const lease = await readLease(clients, OPERATOR_NAMESPACE, electionId);
+    const lease = await readLease(ns.clients, OPERATOR_NAMESPACE, electionId);
     expect(["", next.identity]).toContain(lease?.spec?.holderIdentity);
     expect(lease?.spec?.leaseTransitions).toBe((leaseBefore?.spec?.leaseTransitions ?? 0) + 1);
 
@@ -244,7 +230,7 @@ describe("the operator's own high availability", () => {
     await waitFor("the new replica to stand by", async () =>
       (await masterStatus(next)) === 0 ? true : undefined,
     );
-    const holder = await waitForLeader(clients, namespace, "web", selector);
+    const holder = await waitForLeader(ns.clients, ns.namespace, "web", selector);
     const before = await groupStatus();
 
     const killAt = Date.now();
@@ -256,7 +242,7 @@ describe("the operator's own high availability", () => {
       "the standby to take over after the Lease expires",
       async () => {
         if ((await masterStatus(next)) === 1) return Date.now();
-        const labelled = await labelledPods(clients, namespace, selector);
+        const labelled = await labelledPods(ns.clients, ns.namespace, selector);
         if (labelled.length !== 1 || labelled[0] !== holder) wrong.push(labelled);
         polls += 1;
         return undefined;
@@ -280,7 +266,7 @@ describe("the operator's own high availability", () => {
     await waitFor(
       "the group's Lease renewed by the replica that took over",
       async () => {
-        const renewTime = (await readLease(clients, namespace, "web"))?.spec?.renewTime;
+        const renewTime = (await readLease(ns.clients, ns.namespace, "web"))?.spec?.renewTime;
         return renewTime !== undefined && new Date(renewTime).getTime() > takeoverAt
           ? true
           : undefined;
@@ -311,25 +297,29 @@ describe("the operator's own high availability", () => {
     expect(series("rest_client_requests_total")).toBeGreaterThan(0);
     expect(series("leader_election_master_status", { name: electionId })).toBe(1);
     expect(
-      series("podium_electiongroup_transitions_total", { namespace, name: "web" }),
+      series("podium_electiongroup_transitions_total", { namespace: ns.namespace, name: "web" }),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      series("podium_failover_seconds_count", { namespace, name: "web" }),
+      series("podium_failover_seconds_count", { namespace: ns.namespace, name: "web" }),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      series("podium_failover_seconds_bucket", { namespace, name: "web", le: "+Inf" }),
+      series("podium_failover_seconds_bucket", {
+        namespace: ns.namespace,
+        name: "web",
+        le: "+Inf",
+      }),
     ).toBeGreaterThanOrEqual(1);
   });
 
   it("a replica whose Lease is taken stops acting and exits 1, leaving the labels in place", async () => {
     if (!active) throw new Error("needs the previous test's active replica");
     const op = active;
-    const holder = await waitForLeader(clients, namespace, "web", selector);
+    const holder = await waitForLeader(ns.clients, ns.namespace, "web", selector);
     const before = await groupStatus();
     // Someone else takes the operator's Lease (an admin, or a replica that
     // judged it expired): the active replica must notice and stop.
     const stolenAt = Date.now();
-    await clients.kc.makeApiClient(CoordinationV1Api).patchNamespacedLease(
+    await ns.clients.kc.makeApiClient(CoordinationV1Api).patchNamespacedLease(
       {
         name: electionId,
         namespace: OPERATOR_NAMESPACE,
@@ -358,7 +348,7 @@ describe("the operator's own high availability", () => {
     expect(code).toBe(1);
     expect(logLines(op, "leader election lost")).toHaveLength(1);
     // It did not take the Lease back, and it left the group as it was.
-    const lease = await readLease(clients, OPERATOR_NAMESPACE, electionId);
+    const lease = await readLease(ns.clients, OPERATOR_NAMESPACE, electionId);
     expect(lease?.spec?.holderIdentity).toBe("intruder");
     expect(await groupStatus()).toEqual(before);
     expect(otherLabelSetsSince(stolenAt, holder)).toEqual([]);

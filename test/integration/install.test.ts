@@ -8,7 +8,8 @@ import { connect, createNamespace } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { kubectl, root } from "../support/install.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
-import { createGroup, deployApp, teardown, waitForLeader } from "../support/podium.ts";
+import { createGroup, teardown, waitForLeader } from "../support/groups.ts";
+import { deployApp } from "../support/pods.ts";
 
 interface Manifest {
   kind: string;

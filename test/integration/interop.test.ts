@@ -6,14 +6,14 @@ import {
   leaderlessGaps,
   leadingIntervals,
   overlaps,
-  percentile,
   startCandidate,
 } from "../support/candidates.ts";
 import type { Candidate, CandidateKind } from "../support/candidates.ts";
 import { connect, createNamespace, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
-import { readLease } from "../support/podium.ts";
+import { readLease } from "../support/groups.ts";
 import { seededRandom } from "../support/random.ts";
+import { percentile } from "../support/stats.ts";
 
 // A mixed fleet on ONE Lease: two candidates on the real client-go
 // (leaderelection.RunOrDie + resourcelock.LeaseLock, test/clientgo) and two on

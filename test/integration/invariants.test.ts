@@ -1,21 +1,13 @@
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ElectionGroup } from "../../src/api/types.ts";
-import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { startOperator, stopAllOperators } from "../support/operator.ts";
-import {
-  LeaderLabelRecorder,
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  readyEndpoints,
-  teardown,
-} from "../support/podium.ts";
+import { setPodReady, waitFor } from "../support/kube.ts";
+import { createGroup, getGroup } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, readyEndpoints } from "../support/pods.ts";
 import { seededRandom } from "../support/random.ts";
+import { percentile } from "../support/stats.ts";
+import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 const APP = "inv";
 const SELECTOR = `app=${APP}`;
@@ -44,20 +36,13 @@ const WEIGHTS: Record<StepKind, number> = {
   leaderNotReady: 2,
 };
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
 // The labelling invariant under a seeded random sequence of what kubelets,
 // controllers and people do to pods: at most one pod ever carries the label
 // (in one watch stream of pods), the group converges to one ready labelled
 // holder after each step, epochs only grow, and the leader Service routes to
 // the holder alone.
 describe("the labelling invariant under churn", () => {
-  let clients: Clients;
-  let namespace: string;
-  let removeNamespace: () => Promise<void>;
-  let recorder: LeaderLabelRecorder;
+  const ns = new SuiteNamespace("inv");
 
   const given = process.env.PODIUM_TEST_SEED;
   const seed =
@@ -91,8 +76,8 @@ describe("the labelling invariant under churn", () => {
         `convergence after ${step}`,
         async () => {
           const [group, pods] = await Promise.all([
-            getGroup(clients, namespace, APP),
-            listPods(clients, namespace, SELECTOR),
+            getGroup(ns.clients, ns.namespace, APP),
+            listPods(ns.clients, ns.namespace, SELECTOR),
           ]);
           const s = group.status ?? {};
           const holder = s.holder ?? "";
@@ -148,7 +133,7 @@ describe("the labelling invariant under churn", () => {
     label: string,
     holder: string,
   ): Promise<{ kind: StepKind; target: string | undefined; step: string; causeAt: number }> => {
-    const pods = (await listPods(clients, namespace, SELECTOR)).filter(
+    const pods = (await listPods(ns.clients, ns.namespace, SELECTOR)).filter(
       (p) => p.metadata?.deletionTimestamp === undefined,
     );
     let kind = pickKind();
@@ -177,14 +162,15 @@ describe("the labelling invariant under churn", () => {
     const causeAt = Date.now();
     try {
       if (kind === "podNotReady" || kind === "leaderNotReady") {
-        if (target) await setPodReady(clients, namespace, target, false);
+        if (target) await setPodReady(ns.clients, ns.namespace, target, false);
       } else if (kind === "podReady") {
-        if (target) await setPodReady(clients, namespace, target, true);
+        if (target) await setPodReady(ns.clients, ns.namespace, target, true);
       } else if (kind === "deletePod" || kind === "deleteLeader") {
-        if (target) await clients.core.deleteNamespacedPod({ name: target, namespace });
+        if (target)
+          await ns.clients.core.deleteNamespacedPod({ name: target, namespace: ns.namespace });
       } else {
-        await clients.apps.patchNamespacedDeployment(
-          { name: APP, namespace, body: { spec: { replicas } } },
+        await ns.clients.apps.patchNamespacedDeployment(
+          { name: APP, namespace: ns.namespace, body: { spec: { replicas } } },
           setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
         );
       }
@@ -197,21 +183,17 @@ describe("the labelling invariant under churn", () => {
 
   beforeAll(async () => {
     console.log(`invariants: seed ${String(seed)} (replay with PODIUM_TEST_SEED=${String(seed)})`);
-    clients = connect(inject("kubeconfig"));
-    ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "inv"));
-    await startOperator(inject("operatorKubeconfig"), { args: [`--namespace=${namespace}`] });
-    recorder = new LeaderLabelRecorder(clients, namespace, SELECTOR);
-    await recorder.start();
+    await ns.open([APP]);
+    await ns.startOperator();
   });
 
   afterAll(async () => {
-    await recorder.stop();
-    await teardown(clients, namespace, stopAllOperators, removeNamespace);
+    await ns.close();
   });
 
   it(`converges to one ready labelled holder after each of ${String(STEPS)} seeded steps`, async () => {
-    await deployApp(clients, namespace, APP, 5);
-    await createGroup(clients, namespace, APP, { selector: { matchLabels: { app: APP } } });
+    await deployApp(ns.clients, ns.namespace, APP, 5);
+    await createGroup(ns.clients, ns.namespace, APP, { selector: { matchLabels: { app: APP } } });
 
     const failovers: { kind: string; ms: number }[] = [];
     let group = await converge("creation");
@@ -224,7 +206,7 @@ describe("the labelling invariant under churn", () => {
       record(group, step);
       const next = group.status?.holder ?? "";
       if (target !== undefined && target === holder && next !== "" && next !== holder) {
-        const ledAt = recorder.firstLed(next, causeAt);
+        const ledAt = ns.recorder.firstLed(next, causeAt);
         if (ledAt !== undefined) failovers.push({ kind, ms: ledAt - causeAt });
       }
     }
@@ -234,7 +216,7 @@ describe("the labelling invariant under churn", () => {
       `invariants: ${String(failovers.length)} fail-overs of the leader (NotReady or deleted), write -> new label in the pod watch: p50 ${String(percentile(sorted, 50))} ms, max ${String(sorted.at(-1) ?? NaN)} ms; ` +
         failovers.map((f) => `${f.kind}=${String(f.ms)}`).join(" "),
     );
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     expect(historyProblems).toEqual([]);
     expect(failovers.length).toBeGreaterThan(0);
   });
@@ -243,22 +225,22 @@ describe("the labelling invariant under churn", () => {
     for (let b = 0; b < BURSTS; b++) {
       for (let i = 0; i < BURST; i++) {
         // Leader-targeted steps hit whichever pod carries the label right now.
-        const labelled = (await listPods(clients, namespace, `${SELECTOR},role=leader`)).filter(
-          (p) => p.metadata?.deletionTimestamp === undefined,
-        );
+        const labelled = (
+          await listPods(ns.clients, ns.namespace, `${SELECTOR},role=leader`)
+        ).filter((p) => p.metadata?.deletionTimestamp === undefined);
         await applyStep(`burst ${String(b + 1)}.${String(i + 1)}`, podName(labelled[0] ?? {}));
       }
       record(await converge(`burst ${String(b + 1)}`), `burst ${String(b + 1)}`);
     }
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     expect(historyProblems).toEqual([]);
   });
 
   it("ends with epochs that never decreased and the leader Service routing to the holder alone", async () => {
     // Bring every pod back so that the group has a leader for the Service check.
-    for (const p of await listPods(clients, namespace, SELECTOR)) {
+    for (const p of await listPods(ns.clients, ns.namespace, SELECTOR)) {
       if (p.metadata?.deletionTimestamp === undefined && !isCandidate(p)) {
-        await setPodReady(clients, namespace, podName(p), true);
+        await setPodReady(ns.clients, ns.namespace, podName(p), true);
       }
     }
     const group = await converge("final readiness");
@@ -266,7 +248,7 @@ describe("the labelling invariant under churn", () => {
     const holder = group.status?.holder ?? "";
     expect(holder).not.toBe("");
 
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     expect(historyProblems).toEqual([]);
     for (let i = 1; i < epochs.length; i++) {
       expect(epochs[i], `epoch after sample ${String(i)}`).toBeGreaterThanOrEqual(
@@ -276,7 +258,7 @@ describe("the labelling invariant under churn", () => {
     const endpoints = await waitFor(
       `the ${APP}-leader Service to route to ${holder} alone`,
       async () => {
-        const eps = await readyEndpoints(clients, namespace, `${APP}-leader`);
+        const eps = await readyEndpoints(ns.clients, ns.namespace, `${APP}-leader`);
         return eps.length === 1 && eps[0] === holder ? eps : undefined;
       },
       { timeoutMs: 10_000 },

@@ -2,6 +2,7 @@ import type { V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { connect, createNamespace, podCondition, setPodReady, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
+import { createDeployment, createService } from "../support/pods.ts";
 
 // Proves the local control plane is real Kubernetes: the scheduler places pods
 // on kwok nodes, kwok runs them, the Deployment and EndpointSlice controllers
@@ -44,27 +45,8 @@ describe("the local control plane", () => {
   };
 
   it("runs a 3-replica Deployment to availability on kwok nodes", async () => {
-    await clients.apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: "web", labels },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: { containers: [{ name: "app", image: "podium.test/app:1" }] },
-          },
-        },
-      },
-    });
-    await clients.core.createNamespacedService({
-      namespace,
-      body: {
-        metadata: { name: "web" },
-        spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
-      },
-    });
+    await createDeployment(clients, namespace, "web", 3, { surgeOneAtATime: false });
+    await createService(clients, namespace, "web", labels);
 
     const deployment = await waitFor("3 available replicas", async () => {
       const d = await clients.apps.readNamespacedDeployment({ name: "web", namespace });

@@ -3,25 +3,14 @@ import {
   LeaseRecorder,
   clientGoCandidateBinary,
   killAllCandidates,
-  percentile,
   startCandidate,
 } from "../support/candidates.ts";
 import type { Candidate } from "../support/candidates.ts";
-import { connect, createNamespace, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { startOperator, stopAllOperators } from "../support/operator.ts";
-import {
-  LeaderLabelRecorder,
-  createBarePod,
-  createGroup,
-  getGroup,
-  labelledPods,
-  patchPodMetadata,
-  readLease,
-  teardown,
-  waitForGroup,
-  waitForPods,
-} from "../support/podium.ts";
+import { waitFor } from "../support/kube.ts";
+import { createGroup, getGroup, readLease, waitForGroup } from "../support/groups.ts";
+import { createBarePod, labelledPods, patchPodMetadata, waitForPods } from "../support/pods.ts";
+import { percentile } from "../support/stats.ts";
+import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 // Observed mode against the real client-go: the pods elect themselves with
 // leaderelection.RunOrDie on the group's Lease (test/clientgo, one process per
@@ -40,10 +29,7 @@ const CLIENT_GO_MANAGER = "clientgo-candidate";
 const EXPIRY_SLACK_MS = 1000;
 
 describe("Observed mode: podium labels the holder of a client-go Lease", () => {
-  let clients: Clients;
-  let namespace: string;
-  let removeNamespace: () => Promise<void>;
-  let recorder: LeaderLabelRecorder;
+  const ns = new SuiteNamespace("observed");
   let leases: LeaseRecorder;
   const running = new Map<string, Candidate>();
   /** Lease change visible in the test's watch -> label visible in the test's pod watch, per holder change. */
@@ -53,7 +39,7 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     const c = startCandidate({
       kind: "client-go",
       kubeconfig: inject("kubeconfig"),
-      namespace,
+      namespace: ns.namespace,
       leaseName: GROUP_NAME,
       id,
       releaseOnCancel,
@@ -100,7 +86,7 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     const since = holderSince(pod);
     const at = await waitFor(
       `${pod} alone labelled`,
-      async () => Promise.resolve(recorder.firstLed(pod, since)),
+      async () => Promise.resolve(ns.recorder.firstLed(pod, since)),
       { timeoutMs: 10_000, intervalMs: 20 },
     );
     const lag = at - since;
@@ -108,11 +94,11 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     return lag;
   };
   const expectEpochMatchesLease = async (): Promise<void> => {
-    const lease = await readLease(clients, namespace, GROUP_NAME);
+    const lease = await readLease(ns.clients, ns.namespace, GROUP_NAME);
     const transitions = lease?.spec?.leaseTransitions ?? -1;
     const group = await waitForGroup(
-      clients,
-      namespace,
+      ns.clients,
+      ns.namespace,
       GROUP_NAME,
       `status.epoch = leaseTransitions (${String(transitions)})`,
       (g) => g.status?.epoch === transitions,
@@ -123,16 +109,15 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
 
   beforeAll(async () => {
     clientGoCandidateBinary();
-    clients = connect(inject("kubeconfig"));
-    ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "observed"));
-    for (const pod of PODS) await createBarePod(clients, namespace, pod, { labels: { app: "og" } });
-    await waitForPods(clients, namespace, PODS);
-    await startOperator(inject("operatorKubeconfig"), { args: [`--namespace=${namespace}`] });
-    recorder = new LeaderLabelRecorder(clients, namespace, SELECTOR);
-    await recorder.start();
-    leases = new LeaseRecorder(clients.kc, namespace, GROUP_NAME);
+    await ns.open(["og"]);
+    for (const pod of PODS) {
+      await createBarePod(ns.clients, ns.namespace, pod, { labels: { app: "og" } });
+    }
+    await waitForPods(ns.clients, ns.namespace, PODS);
+    await ns.startOperator();
+    leases = new LeaseRecorder(ns.clients.kc, ns.namespace, GROUP_NAME);
     await leases.start();
-    await createGroup(clients, namespace, GROUP_NAME, {
+    await createGroup(ns.clients, ns.namespace, GROUP_NAME, {
       mode: "Observed",
       selector: { matchLabels: { app: "og" } },
       lease: { durationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 },
@@ -141,9 +126,8 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
 
   afterAll(async () => {
     await killAllCandidates();
-    await recorder.stop();
     await leases.stop();
-    await teardown(clients, namespace, stopAllOperators, removeNamespace);
+    await ns.close();
   });
 
   it("labels the pod that client-go elected", async () => {
@@ -151,10 +135,16 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     const holder = await waitForHolder("a pod of the group", (h) => PODS.some((p) => p === h));
     const lag = await waitForLabel(holder);
     console.log(`observed: ${holder} elected by client-go, labelled ${lag.toFixed(0)} ms later`);
-    expect(await labelledPods(clients, namespace, SELECTOR)).toEqual([holder]);
-    const group = await waitForGroup(clients, namespace, GROUP_NAME, `holder ${holder}`, (g) => {
-      return g.status?.holder === holder;
-    });
+    expect(await labelledPods(ns.clients, ns.namespace, SELECTOR)).toEqual([holder]);
+    const group = await waitForGroup(
+      ns.clients,
+      ns.namespace,
+      GROUP_NAME,
+      `holder ${holder}`,
+      (g) => {
+        return g.status?.holder === holder;
+      },
+    );
     expect(group.status?.leaseName).toBe(GROUP_NAME);
     await expectEpochMatchesLease();
   });
@@ -165,7 +155,7 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     const next = await waitForHolder(`another pod than ${old}`, (h) => h !== old && h !== "");
     const lag = await waitForLabel(next);
     const lastRenewal = lastWriteBy(old);
-    const unlabelledAt = recorder.observations.find(
+    const unlabelledAt = ns.recorder.observations.find(
       (o) => o.at >= killedAt && !o.labelled.includes(old),
     )?.at;
     const expiry = lastRenewal + LEASE_MS;
@@ -178,9 +168,9 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     // Kept while the Lease was valid, dropped at its expiry (or at the takeover, whichever came first).
     expect(unlabelledAt ?? 0).toBeGreaterThanOrEqual(expiry - 200);
     expect(unlabelledAt ?? 0).toBeLessThanOrEqual(expiry + EXPIRY_SLACK_MS);
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     await expectEpochMatchesLease();
-    const group = await getGroup(clients, namespace, GROUP_NAME);
+    const group = await getGroup(ns.clients, ns.namespace, GROUP_NAME);
     expect(group.status?.history?.[0]).toMatchObject({ to: next });
     candidate(old); // back in the fleet, as a restarted pod would be
   });
@@ -190,7 +180,7 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     await waitFor(
       `${old} alone labelled`,
       async () => {
-        const labelled = await labelledPods(clients, namespace, SELECTOR);
+        const labelled = await labelledPods(ns.clients, ns.namespace, SELECTOR);
         return labelled.length === 1 && labelled[0] === old ? true : undefined;
       },
       { timeoutMs: 10_000 },
@@ -198,14 +188,14 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     const termAt = await stop(old, "SIGTERM");
     const next = await waitForHolder(`another pod than ${old}`, (h) => h !== old && h !== "");
     const lag = await waitForLabel(next);
-    const movedMs = (recorder.firstLed(next, termAt) ?? Number.NaN) - termAt;
+    const movedMs = (ns.recorder.firstLed(next, termAt) ?? Number.NaN) - termAt;
     console.log(
       `observed SIGTERM+release: ${old} -> ${next} labelled ${movedMs.toFixed(0)} ms after the SIGTERM (lease ${String(LEASE_MS)} ms, retry ${String(RETRY_MS)} ms); label lag ${lag.toFixed(0)} ms`,
     );
     expect(movedMs).toBeLessThan(LEASE_MS);
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     await expectEpochMatchesLease();
-    const group = await getGroup(clients, namespace, GROUP_NAME);
+    const group = await getGroup(ns.clients, ns.namespace, GROUP_NAME);
     const history = group.status?.history ?? [];
     expect(history[0]).toMatchObject({ to: next });
     expect(history.some((h) => h.from === old || h.to === old)).toBe(true);
@@ -219,16 +209,18 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     await waitFor(
       "no pod labelled after the release",
       async () =>
-        (await labelledPods(clients, namespace, SELECTOR)).length === 0 ? true : undefined,
+        (await labelledPods(ns.clients, ns.namespace, SELECTOR)).length === 0 ? true : undefined,
       { timeoutMs: 5000 },
     );
     candidate("stranger");
     await waitForHolder("stranger", (h) => h === "stranger");
     const since = holderSince("stranger");
     await new Promise((resolve) => setTimeout(resolve, 2 * RETRY_MS + 500));
-    expect(recorder.observations.filter((o) => o.at >= since && o.labelled.length > 0)).toEqual([]);
-    expect(await labelledPods(clients, namespace, SELECTOR)).toEqual([]);
-    const group = await getGroup(clients, namespace, GROUP_NAME);
+    expect(ns.recorder.observations.filter((o) => o.at >= since && o.labelled.length > 0)).toEqual(
+      [],
+    );
+    expect(await labelledPods(ns.clients, ns.namespace, SELECTOR)).toEqual([]);
+    const group = await getGroup(ns.clients, ns.namespace, GROUP_NAME);
     console.log(`observed stranger: status.holder=${JSON.stringify(group.status?.holder)}`);
     expect(group.status?.holder ?? "").toBe("");
     await expectEpochMatchesLease();
@@ -245,7 +237,7 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
       "og-a to lose the label after the Lease expired",
       async () =>
         Promise.resolve(
-          recorder.observations.find((o) => o.at >= killedAt && o.labelled.length === 0)?.at,
+          ns.recorder.observations.find((o) => o.at >= killedAt && o.labelled.length === 0)?.at,
         ),
       { timeoutMs: LEASE_MS + 5000, intervalMs: 20 },
     );
@@ -256,10 +248,12 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     expect(unlabelledAt).toBeGreaterThanOrEqual(expiry - 200);
     expect(unlabelledAt).toBeLessThanOrEqual(expiry + EXPIRY_SLACK_MS);
     // podium did not release or touch it: it still names the dead holder.
-    expect((await readLease(clients, namespace, GROUP_NAME))?.spec?.holderIdentity).toBe("og-a");
+    expect((await readLease(ns.clients, ns.namespace, GROUP_NAME))?.spec?.holderIdentity).toBe(
+      "og-a",
+    );
     await waitForGroup(
-      clients,
-      namespace,
+      ns.clients,
+      ns.namespace,
       GROUP_NAME,
       "no holder",
       (g) => (g.status?.holder ?? "") === "",
@@ -269,11 +263,11 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     );
 
     // A stray label on a pod of the group, with no valid holder, is reaped.
-    await patchPodMetadata(clients, namespace, "og-b", { labels: { role: "leader" } });
+    await patchPodMetadata(ns.clients, ns.namespace, "og-b", { labels: { role: "leader" } });
     await waitFor(
       "the stray label on og-b to be removed",
       async () =>
-        (await labelledPods(clients, namespace, SELECTOR)).length === 0 ? true : undefined,
+        (await labelledPods(ns.clients, ns.namespace, SELECTOR)).length === 0 ? true : undefined,
       { timeoutMs: 10_000 },
     );
   });
@@ -290,6 +284,6 @@ describe("Observed mode: podium labels the holder of a client-go Lease", () => {
     expect(
       [...holders].every((h) => h === "" || h === "stranger" || PODS.some((p) => p === h)),
     ).toBe(true);
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
   });
 });

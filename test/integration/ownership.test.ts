@@ -22,17 +22,15 @@ import { connect, createNamespace, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
 import {
-  createBarePod,
   createGroup,
   deleteGroup,
   groupCondition,
   groupEvents,
   groupExists,
-  listPods,
   teardown,
   waitForGroup,
-  waitForPods,
-} from "../support/podium.ts";
+} from "../support/groups.ts";
+import { createBarePod, listPods, waitForPods } from "../support/pods.ts";
 
 /** Short lease timings, so that "several renew periods" (2 s each) pass in seconds. */
 const FAST_LEASE = { durationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 1 };

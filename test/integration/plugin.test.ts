@@ -5,19 +5,15 @@ import { connect, createNamespace, setPodReady } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
 import { root } from "../support/install.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
+import { createGroup, getGroup, teardown, waitForGroup, waitForLeader } from "../support/groups.ts";
 import {
   createBarePod,
-  createGroup,
   deployApp,
-  getGroup,
   labelledPods,
   listPods,
   patchPodMetadata,
-  teardown,
-  waitForGroup,
-  waitForLeader,
   waitForPods,
-} from "../support/podium.ts";
+} from "../support/pods.ts";
 
 interface PluginResult {
   code: number;

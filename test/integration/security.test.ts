@@ -27,18 +27,16 @@ import type { Clients } from "../support/kube.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
 import {
-  createBarePod,
   createGroup,
   getGroup,
   groupCondition,
   groupEvents,
-  listPods,
   readLease,
   teardown,
   waitForGroup,
   waitForLeader,
-  waitForPods,
-} from "../support/podium.ts";
+} from "../support/groups.ts";
+import { createBarePod, listPods, waitForPods } from "../support/pods.ts";
 
 // Security (issue 7): the operator runs with the shipped least-privilege role and nothing else
 // (the tests authenticate as its ServiceAccount), cannot read Secrets, touches nothing outside

@@ -4,19 +4,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy } from "../support/fault-proxy.ts";
-import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { metricValue, startOperator, stopAllOperators } from "../support/operator.ts";
+import { setPodReady, waitFor } from "../support/kube.ts";
+import { startOperator } from "../support/operator.ts";
 import type { OperatorProcess } from "../support/operator.ts";
-import {
-  LeaderLabelRecorder,
-  createGroup,
-  deployApp,
-  getGroup,
-  isCandidate,
-  listPods,
-  teardown,
-} from "../support/podium.ts";
+import { createGroup, getGroup } from "../support/groups.ts";
+import { deployApp, isCandidate, listPods, podsLabelled } from "../support/pods.ts";
+import { metricValue } from "../support/prometheus.ts";
+import { SuiteNamespace } from "../support/suite-namespace.ts";
 
 const APP = "stall";
 const SELECTOR = `app=${APP}`;
@@ -49,10 +43,7 @@ interface Sample {
 // /healthz must not report healthy while podium is blind past the deadline;
 // and once the stall ends everything converges.
 describe("a silent watch stall", () => {
-  let clients: Clients;
-  let namespace: string;
-  let removeNamespace: () => Promise<void>;
-  let recorder: LeaderLabelRecorder;
+  const ns = new SuiteNamespace("stall");
   let proxy: FaultProxy;
   let operator: OperatorProcess;
   const samples: Sample[] = [];
@@ -61,10 +52,8 @@ describe("a silent watch stall", () => {
   /** When the pods watch was first restarted for inactivity; 0 if never. */
   let deadlineAt = 0;
 
-  const labelled = async (): Promise<string[]> =>
-    (await listPods(clients, namespace, `${SELECTOR},role=leader`))
-      .map((p) => p.metadata?.name ?? "")
-      .sort();
+  const labelled = (): Promise<string[]> =>
+    podsLabelled(ns.clients, ns.namespace, SELECTOR, "role", "leader");
   const podRestarts = async (): Promise<number> =>
     metricValue(await operator.metrics(), "podium_watch_restarts_total", {
       resource: "pods",
@@ -89,8 +78,8 @@ describe("a silent watch stall", () => {
   /** One labelled pod, the group's holder, a candidate, and not `not`. */
   const leader = async (not?: string): Promise<string | undefined> => {
     const [group, pods] = await Promise.all([
-      getGroup(clients, namespace, APP),
-      listPods(clients, namespace, SELECTOR),
+      getGroup(ns.clients, ns.namespace, APP),
+      listPods(ns.clients, ns.namespace, SELECTOR),
     ]);
     const holder = group.status?.holder ?? "";
     const withLabel = pods.filter((p) => p.metadata?.labels?.role === "leader");
@@ -104,11 +93,8 @@ describe("a silent watch stall", () => {
   };
 
   beforeAll(async () => {
-    clients = connect(inject("kubeconfig"));
-    ({ name: namespace, remove: removeNamespace } = await createNamespace(clients, "stall"));
-    recorder = new LeaderLabelRecorder(clients, namespace, SELECTOR);
-    await recorder.start();
-    await deployApp(clients, namespace, APP, 3);
+    await ns.open([APP]);
+    await deployApp(ns.clients, ns.namespace, APP, 3);
     proxy = await startFaultProxy({
       kubeconfig: inject("operatorKubeconfig"),
       dir: mkdtempSync(path.join(tmpdir(), "podium-stall-")),
@@ -116,19 +102,18 @@ describe("a silent watch stall", () => {
     // The default --sync-period (10 min): no periodic re-list rescues the test.
     operator = await startOperator(proxy.kubeconfig, {
       args: [
-        `--namespace=${namespace}`,
+        `--namespace=${ns.namespace}`,
         `--watch-inactivity-timeout=${String(INACTIVITY_MS / 1000)}s`,
       ],
       identity: "podium-stall",
     });
-    await createGroup(clients, namespace, APP, { selector: { matchLabels: { app: APP } } });
+    await createGroup(ns.clients, ns.namespace, APP, { selector: { matchLabels: { app: APP } } });
     from = await waitFor("the first leader", () => leader(), { timeoutMs: 30_000 });
   });
 
   afterAll(async () => {
     proxy.clear();
-    await recorder.stop();
-    await teardown(clients, namespace, stopAllOperators, removeNamespace);
+    await ns.close();
     await proxy.close();
   });
 
@@ -139,7 +124,7 @@ describe("a silent watch stall", () => {
       const watchesBefore = proxy.stats().watches;
       stalledAt = Date.now();
       proxy.stallWatches(true);
-      await setPodReady(clients, namespace, from, false);
+      await setPodReady(ns.clients, ns.namespace, from, false);
 
       // Blind until the deadline: the label stays on the NotReady pod.
       const first = await waitFor(
@@ -202,8 +187,8 @@ describe("a silent watch stall", () => {
       timeoutMs: RECOVER_MS,
     });
     console.log(`after the stall ended: leader ${to} within ${String(Date.now() - endedAt)} ms`);
-    expect(recorder.violations()).toEqual([]);
+    expect(ns.recorder.violations()).toEqual([]);
     expect((await operator.probe("/healthz")).status).toBe(200);
-    await setPodReady(clients, namespace, from, true);
+    await setPodReady(ns.clients, ns.namespace, from, true);
   });
 });

@@ -1,4 +1,4 @@
-import type { Machine } from "../bench/report.ts";
+import type { Machine } from "../support/machine.ts";
 
 // The soak's judgement and output, with no I/O: the least-squares slopes and
 // the "flat" / "growing" verdicts, the Markdown report and a hand-written SVG

@@ -1,11 +1,13 @@
-import type { LabelObservation } from "../support/podium.ts";
+import { extraLeaders } from "../support/invariant-core.ts";
+import type { LabelObservation } from "../support/label-recorder.ts";
 
-// Judges one group's pod stream, as a LeaderLabelRecorder saw it, against
-// "at most one pod carries the leader label". The churn itself puts the label
-// on a non-leader pod now and then (a hijack); the operator must take it off
-// again. A hijacked pod is left out of the count from the event that labelled
-// it until the operator removed the label (or the group was back to one
-// labelled pod), for at most HIJACK_REVERT_MS: past that the hijack counts.
+// Judges one group's pod stream, as a LeaderLabelRecorder saw it, against "at
+// most one pod carries the leader label" (with the invariant checker's judge,
+// extraLeaders). The churn itself puts the label on a non-leader pod now and
+// then (a hijack); the operator must take it off again. A hijacked pod is left
+// out of the count from the event that labelled it until the operator removed
+// the label (or the group was back to one labelled pod), for at most
+// HIJACK_REVERT_MS: past that the hijack counts.
 
 /** How long the operator may take to revert a label put on a pod by hand. */
 export const HIJACK_REVERT_MS = 10_000;
@@ -101,8 +103,8 @@ export class LeaderJudge {
       else this.#asked.delete(pod);
     }
     this.#late_(o.at);
-    const counted = o.labelled.filter((p) => !this.#open.has(p));
-    if (counted.length > 1) {
+    const counted = extraLeaders(o.labelled, (p) => this.#open.has(p));
+    if (counted.length > 0) {
       this.violations.push({
         at: o.at,
         what:

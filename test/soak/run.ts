@@ -14,62 +14,41 @@
 //   SOAK_SEED     replay a run's choices of operations and targets (timing still varies)
 //
 // The operator and the cluster are stopped by PID at the end, also on failure
-// or Ctrl-C.
+// or Ctrl-C. The churn's operations are in churn.ts, the judge of the
+// invariant in leaders.ts, the verdicts in analysis.ts and the output in
+// report.ts.
 
-import {
-  CustomObjectsApi,
-  PatchStrategy,
-  VersionApi,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import { execFileSync, spawn } from "node:child_process";
+import { CustomObjectsApi, VersionApi } from "@kubernetes/client-node";
 import type { ChildProcess } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import * as prettier from "prettier";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
-import { ListWatch } from "../../src/kube/listwatch.ts";
+import { clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { installPodium, root } from "../support/install.ts";
-import { connect, createNamespace, setPodReady, waitFor } from "../support/kube.ts";
-import type { Clients } from "../support/kube.ts";
-import { freePort, metricValue } from "../support/operator.ts";
-import {
-  LeaderLabelRecorder,
-  createBarePod,
-  createGroup,
-  deletePod,
-  deployApp,
-  patchPodMetadata,
-} from "../support/podium.ts";
+import { connect, createNamespace, waitFor } from "../support/kube.ts";
+import { describeMachine, podiumCommit } from "../support/machine.ts";
+import { freePort, spawnOperatorLogging, stopProcess } from "../support/operator.ts";
+import { openFds, procSample } from "../support/proc.ts";
+import { metricValue, scrapeMetrics, sumByLabel } from "../support/prometheus.ts";
+import { createGroup } from "../support/groups.ts";
+import { LeaderLabelRecorder } from "../support/label-recorder.ts";
+import { createBarePod, deployApp } from "../support/pods.ts";
 import { seededRandom } from "../support/random.ts";
 import type { ReportInput, SoakSample } from "./analysis.ts";
-import { judge, soakMarkdown, soakSvg, warmupSeconds } from "./analysis.ts";
+import { judge, warmupSeconds } from "./analysis.ts";
 import { LeaderJudge } from "./leaders.ts";
-import { series } from "../bench/apicost.ts";
-import { procSample } from "../bench/scale.ts";
+import { BARE_PODS, Churn, OP_TIMEOUT_MS, REPLICAS, podWatch } from "./churn.ts";
+import type { SoakGroup } from "./churn.ts";
+import { writeSoakReport } from "./report.ts";
 
 const CLUSTER_DIR = path.join(root, ".cluster-soak");
 const PORT_OFFSET = "23000";
 const SAMPLE_SECONDS = 10;
 /** One churn operation every CHURN_MS[0]..CHURN_MS[1] ms. */
 const CHURN_MS: [number, number] = [1000, 2000];
-/** A flapped leader is made Ready again this many ms later. */
-const FLAP_MS: [number, number] = [2000, 6000];
-/** An API operation of the churn that takes longer is abandoned (the loop goes on). */
-const OP_TIMEOUT_MS = 15_000;
 const CONVERGE_TIMEOUT_MS = 180_000;
-const BARE_PODS = 3;
-const REPLICAS = 3;
 
 function numEnv(name: string, fallback: number, min: number, max: number): number {
   const v = process.env[name];
@@ -102,25 +81,11 @@ let clusterStarted = false;
 let stopping = false;
 const timers = new Set<NodeJS.Timeout>();
 
-function cluster(command: "up" | "down"): void {
-  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
-    env: { ...process.env, CLUSTER_DIR, PORT_OFFSET },
-    // stdout to our stderr: stdout carries only the report.
-    stdio: ["ignore", 2, 2],
-    timeout: 5 * 60_000,
-  });
-}
-
 /** Stops the operator by PID (SIGTERM, SIGKILL after 20 s); resolves once it has exited. */
 async function stopOperator(): Promise<void> {
   const child = operator;
   operator = undefined;
-  if (child?.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
+  if (child) await stopProcess(child);
 }
 
 let cleaned = false;
@@ -135,7 +100,7 @@ async function cleanup(): Promise<void> {
   if (clusterStarted) {
     clusterStarted = false;
     try {
-      cluster("down");
+      clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
     } catch (err) {
       log(`cluster down failed: ${String(err)}`);
     }
@@ -173,118 +138,15 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-function commit(): string {
-  try {
-    const sha = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], {
-      cwd: root,
-      encoding: "utf8",
-    });
-    return `${sha.trim()}${dirty.trim() === "" ? "" : " (with uncommitted changes in src/)"}`;
-  } catch {
-    return "unknown";
-  }
-}
-
-// ------------------------------------------------------------------- groups
-
-interface Group {
-  name: string;
-  namespace: string;
-  bare: boolean;
-  /** The Deployment's replicas as last set by the churn. */
-  replicas: number;
-  recorder: LeaderLabelRecorder;
-  judge: LeaderJudge;
-}
-
-interface PodView {
-  namespace: string;
-  name: string;
-  app: string;
-  ready: boolean;
-  leader: boolean;
-  terminating: boolean;
-}
-
-/** Every pod of the soak's namespaces, from one watch of the harness (not the operator's). */
-function podWatch(clients: Clients, namespaces: ReadonlySet<string>): ListWatch<PodView> {
-  return new ListWatch<PodView>({
-    kc: clients.kc,
-    name: "soak-pods",
-    path: "/api/v1/pods",
-    transform: (raw) => {
-      const meta = raw.metadata as {
-        name: string;
-        namespace?: string;
-        labels?: Record<string, string>;
-        deletionTimestamp?: string;
-      };
-      const namespace = meta.namespace ?? "";
-      if (!namespaces.has(namespace)) return undefined;
-      const status = raw.status as
-        { phase?: string; conditions?: { type: string; status: string }[] } | undefined;
-      return {
-        namespace,
-        name: meta.name,
-        app: meta.labels?.app ?? "",
-        leader: meta.labels?.role === "leader",
-        terminating: meta.deletionTimestamp !== undefined,
-        ready:
-          status?.phase === "Running" &&
-          (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
-      };
-    },
-    onEvent: () => undefined,
-  });
-}
-
 // ------------------------------------------------------------------ metrics
-
-function sumBy(text: string, name: string, label: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const s of series(text, name)) {
-    const k = s.labels.get(label) ?? "";
-    out[k] = (out[k] ?? 0) + s.value;
-  }
-  return out;
-}
-
-async function scrape(port: number): Promise<string | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function procStatus(pid: number): { rssMiB: number; cpuSeconds: number; fds: number } | undefined {
   const sample = procSample(pid);
-  if (sample === undefined) return undefined;
-  try {
-    return { ...sample, fds: readdirSync(`/proc/${String(pid)}/fd`).length };
-  } catch {
-    return undefined;
-  }
+  const fds = openFds(pid);
+  return sample === undefined || fds === undefined ? undefined : { ...sample, fds };
 }
 
 // --------------------------------------------------------------------- main
-
-type OpKind = "leaderFlap" | "deletePod" | "scale" | "rollout" | "hijack";
-const WEIGHTS: Record<OpKind, number> = {
-  leaderFlap: 3,
-  deletePod: 2,
-  scale: 1,
-  rollout: 1,
-  hijack: 2,
-};
-const KINDS = Object.keys(WEIGHTS) as OpKind[];
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -297,12 +159,10 @@ async function main(): Promise<number> {
   );
   const loadStart = os.loadavg()[0] ?? 0;
   // The code the operator runs is what the tree holds when it starts.
-  const podiumCommit = commit();
+  const commit = podiumCommit("src");
 
-  cluster("down");
-  rmSync(CLUSTER_DIR, { recursive: true, force: true });
   clusterStarted = true;
-  cluster("up");
+  freshCluster(CLUSTER_DIR, PORT_OFFSET);
   const adminKubeconfig = path.join(CLUSTER_DIR, "kubeconfig");
   const operatorKubeconfig = installPodium(adminKubeconfig, CLUSTER_DIR);
   const clients = connect(adminKubeconfig);
@@ -313,24 +173,14 @@ async function main(): Promise<number> {
   const metricsPort = await freePort();
   const probePort = await freePort();
   const logFile = path.join(CLUSTER_DIR, "operator.log");
-  const logFd = openSync(logFile, "a");
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, "src/main.ts"),
-      `--kubeconfig=${operatorKubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
-      // SOAK_LOG_LEVEL=debug keeps every decision, to explain a violation.
-      `--log-level=${process.env.SOAK_LOG_LEVEL ?? "info"}`,
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, POD_NAME: "podium-soak", POD_NAMESPACE: "podium-system" },
-      stdio: ["ignore", logFd, logFd],
-    },
-  );
-  closeSync(logFd);
+  const child = spawnOperatorLogging(operatorKubeconfig, {
+    logFile,
+    metricsPort,
+    probePort,
+    identity: "podium-soak",
+    // SOAK_LOG_LEVEL=debug keeps every decision, to explain a violation.
+    logLevel: process.env.SOAK_LOG_LEVEL ?? "info",
+  });
   operator = child;
   const pid = child.pid;
   if (pid === undefined) throw new Error("the operator did not start");
@@ -359,7 +209,7 @@ async function main(): Promise<number> {
   );
 
   // The groups, each in a namespace of its own with its own recorder.
-  const groups: Group[] = [];
+  const groups: SoakGroup[] = [];
   for (let i = 0; i < GROUPS; i++) {
     const name = `g${String(i).padStart(2, "0")}`;
     const ns = await createNamespace(clients, `soak-${name}`);
@@ -374,11 +224,20 @@ async function main(): Promise<number> {
   }
   const namespaces = new Set(groups.map((g) => g.namespace));
   const pods = podWatch(clients, namespaces);
+  const churn = new Churn({
+    clients,
+    groups,
+    pods,
+    random: seededRandom(SEED),
+    later,
+    within,
+    log,
+  });
   pods.start();
   if (!(await within(pods.waitForSync(), 60_000, "the pod watch"))) throw new Error("pod watch");
   for (const g of groups) await within(g.recorder.start(), 60_000, `recorder of ${g.name}`);
 
-  const setupOne = async (g: Group): Promise<void> => {
+  const setupOne = async (g: SoakGroup): Promise<void> => {
     if (g.bare) {
       for (let p = 0; p < BARE_PODS; p++) {
         await createBarePod(clients, g.namespace, `${g.name}-${String(p)}`, {
@@ -394,119 +253,14 @@ async function main(): Promise<number> {
   for (let i = 0; i < groups.length; i += 5) {
     await Promise.all(groups.slice(i, i + 5).map(setupOne));
   }
-  const podsOf = (g: Group): PodView[] =>
-    pods.list().filter((p) => p.namespace === g.namespace && p.app === g.name);
-  const leaderOf = (g: Group): PodView | undefined =>
-    podsOf(g).find((p) => p.leader && !p.terminating);
   await waitFor(
     "a leader in every group",
-    () => Promise.resolve(groups.every((g) => leaderOf(g) !== undefined) ? true : undefined),
+    () => Promise.resolve(groups.every((g) => churn.leaderOf(g) !== undefined) ? true : undefined),
     { timeoutMs: 120_000, intervalMs: 250 },
   );
   log(
     `${String(GROUPS)} groups (${String(GROUPS - BARE_GROUPS)} Deployments, ${String(BARE_GROUPS)} of bare pods) have a leader`,
   );
-
-  // ------------------------------------------------------------ the churn
-  const random = seededRandom(SEED);
-  const pick = <T>(items: readonly T[]): T | undefined =>
-    items[Math.floor(random() * items.length)];
-  const between = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
-  const ops: Record<string, { ok: number; skipped: number; failed: number }> = {};
-  const count = (kind: string, outcome: "ok" | "skipped" | "failed"): void => {
-    const c = (ops[kind] ??= { ok: 0, skipped: 0, failed: 0 });
-    c[outcome] += 1;
-  };
-  let opsDone = 0;
-  /** Pods the churn made NotReady and has not made Ready again yet. */
-  const flapped = new Map<string, { namespace: string; name: string }>();
-  const makeReady = async (namespace: string, name: string): Promise<void> => {
-    flapped.delete(`${namespace}/${name}`);
-    try {
-      await within(setPodReady(clients, namespace, name, true), OP_TIMEOUT_MS, "ready");
-    } catch (err) {
-      if ((err as { code?: number }).code !== 404) log(`making ${name} Ready: ${String(err)}`);
-    }
-  };
-  const patchDeployment = (g: Group, spec: Record<string, unknown>): Promise<unknown> =>
-    clients.apps.patchNamespacedDeployment(
-      { name: g.name, namespace: g.namespace, body: { spec } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
-  /** Creates the bare pods the churn deleted, once their names are free. */
-  const recreateBarePods = async (): Promise<void> => {
-    for (const g of groups.filter((x) => x.bare)) {
-      const present = new Set(podsOf(g).map((p) => p.name));
-      for (let p = 0; p < BARE_PODS; p++) {
-        const name = `${g.name}-${String(p)}`;
-        if (present.has(name)) continue;
-        try {
-          await within(
-            createBarePod(clients, g.namespace, name, { labels: { app: g.name } }),
-            OP_TIMEOUT_MS,
-            "create",
-          );
-          count("recreateBarePod", "ok");
-        } catch (err) {
-          // 409: the watch had not seen it yet, or it is still being deleted.
-          count("recreateBarePod", (err as { code?: number }).code === 409 ? "skipped" : "failed");
-        }
-      }
-    }
-  };
-  const pickKind = (): OpKind => {
-    const total = KINDS.reduce((s, k) => s + WEIGHTS[k], 0);
-    let r = random() * total;
-    for (const k of KINDS) {
-      r -= WEIGHTS[k];
-      if (r < 0) return k;
-    }
-    return "leaderFlap";
-  };
-  /** One operation; false when there was nothing to act on. */
-  const apply = async (kind: OpKind, step: number): Promise<boolean> => {
-    const eligible =
-      kind === "scale" || kind === "rollout" ? groups.filter((g) => !g.bare) : groups;
-    const g = pick(eligible);
-    if (g === undefined) return false;
-    const live = podsOf(g).filter((p) => !p.terminating);
-    const leader = live.find((p) => p.leader);
-    switch (kind) {
-      case "leaderFlap": {
-        if (!leader?.ready) return false;
-        const wait = between(FLAP_MS[0], FLAP_MS[1]);
-        await setPodReady(clients, g.namespace, leader.name, false);
-        flapped.set(`${g.namespace}/${leader.name}`, { namespace: g.namespace, name: leader.name });
-        later(wait, () => makeReady(g.namespace, leader.name));
-        return true;
-      }
-      case "deletePod": {
-        const target =
-          random() < 0.5 ? leader : pick(live.filter((p) => !p.leader && p !== leader));
-        if (target === undefined) return false;
-        await deletePod(clients, g.namespace, target.name);
-        return true;
-      }
-      case "scale": {
-        g.replicas = g.replicas === REPLICAS ? REPLICAS + 1 : REPLICAS;
-        await patchDeployment(g, { replicas: g.replicas });
-        return true;
-      }
-      case "rollout": {
-        await patchDeployment(g, {
-          template: { metadata: { annotations: { "soak.podium.dev/rev": String(step) } } },
-        });
-        return true;
-      }
-      case "hijack": {
-        const target = pick(live.filter((p) => !p.leader));
-        if (leader === undefined || target === undefined) return false;
-        g.judge.hijacking(target.name, Date.now());
-        await patchPodMetadata(clients, g.namespace, target.name, { labels: { role: "leader" } });
-        return true;
-      }
-    }
-  };
 
   // ---------------------------------------------------------- sampling
   const samples: SoakSample[] = [];
@@ -517,7 +271,7 @@ async function main(): Promise<number> {
   let lastMetrics = "";
   const violationCount = (): number => groups.reduce((s, g) => s + g.judge.violations.length, 0);
   const sampleOnce = async (phase: SoakSample["phase"]): Promise<void> => {
-    const text = (await scrape(metricsPort)) ?? "";
+    const text = (await scrapeMetrics(metricsPort)) ?? "";
     if (text !== "") lastMetrics = text;
     const proc = procStatus(pid);
     const at = Date.now();
@@ -537,22 +291,22 @@ async function main(): Promise<number> {
       fds: metricValue(text, "process_open_fds") ?? proc?.fds ?? Number.NaN,
       cpuCores: cores,
       watchRestarts: metricValue(text, "podium_watch_restarts_total") ?? 0,
-      watchRestartsByReason: sumBy(text, "podium_watch_restarts_total", "reason"),
+      watchRestartsByReason: sumByLabel(text, "podium_watch_restarts_total", "reason"),
       queueDepth: metricValue(text, "workqueue_depth", { name: "electiongroup" }) ?? 0,
       reconciles: metricValue(text, "controller_runtime_reconcile_total") ?? 0,
       transitions: metricValue(text, "podium_electiongroup_transitions_total") ?? 0,
       apiRequests: metricValue(text, "rest_client_requests_total") ?? 0,
-      cacheObjects: sumBy(text, "podium_cache_objects", "resource"),
+      cacheObjects: sumByLabel(text, "podium_cache_objects", "resource"),
       groupsWithOneLeader: groups.filter((g) => g.judge.labelledNow() === 1).length,
       violations: violationCount(),
-      churnOps: opsDone,
+      churnOps: churn.done,
     };
     samples.push(sample);
     log(
       `t=${sample.t.toFixed(0)}s RSS ${sample.rssMiB.toFixed(1)} MiB, heap ${sample.heapUsedMiB.toFixed(1)} MiB, ` +
         `fds ${String(sample.fds)}, watch restarts ${String(sample.watchRestarts)}, queue ${String(sample.queueDepth)}, ` +
         `reconciles ${String(sample.reconciles)}, transitions ${String(sample.transitions)}, ` +
-        `one leader ${String(sample.groupsWithOneLeader)}/${String(GROUPS)}, ops ${String(opsDone)}, ` +
+        `one leader ${String(sample.groupsWithOneLeader)}/${String(GROUPS)}, ops ${String(churn.done)}, ` +
         `violations ${String(sample.violations)}`,
     );
   };
@@ -570,17 +324,17 @@ async function main(): Promise<number> {
   const churnLoop = async (): Promise<void> => {
     let next = churnStart;
     for (let step = 0; step < maxOps && !stopping && early() === undefined; step++) {
-      next += between(CHURN_MS[0], CHURN_MS[1]);
+      next += churn.between(CHURN_MS[0], CHURN_MS[1]);
       if (next >= churnEnd) break;
       await sleep(next - Date.now());
-      await recreateBarePods();
-      const kind = pickKind();
+      await churn.recreateBarePods();
+      const kind = churn.pickKind();
       try {
-        const done = await within(apply(kind, step), OP_TIMEOUT_MS, kind);
-        count(kind, done ? "ok" : "skipped");
-        if (done) opsDone++;
+        const done = await within(churn.apply(kind, step), OP_TIMEOUT_MS, kind);
+        churn.count(kind, done ? "ok" : "skipped");
+        if (done) churn.done++;
       } catch (err) {
-        count(kind, "failed");
+        churn.count(kind, "failed");
         const code = (err as { code?: number }).code;
         if (code !== 404 && code !== 409) log(`${kind} failed: ${String(err)}`);
       }
@@ -591,7 +345,7 @@ async function main(): Promise<number> {
   );
   await Promise.all([samplingLoop(), churnLoop()]);
   const churnSeconds = (Date.now() - churnStart) / 1000;
-  log(`churn over after ${churnSeconds.toFixed(0)} s: ${String(opsDone)} operations`);
+  log(`churn over after ${churnSeconds.toFixed(0)} s: ${String(churn.done)} operations`);
 
   // ------------------------------------------------------- convergence
   for (const t of timers) clearTimeout(t);
@@ -600,14 +354,16 @@ async function main(): Promise<number> {
   let convergeDetail = "";
   let converged = false;
   if (early() === undefined) {
-    for (const { namespace, name } of [...flapped.values()]) await makeReady(namespace, name);
+    for (const { namespace, name } of [...churn.flapped.values()]) {
+      await churn.makeReady(namespace, name);
+    }
     for (const g of groups.filter((x) => !x.bare && x.replicas !== REPLICAS)) {
       g.replicas = REPLICAS;
-      await within(patchDeployment(g, { replicas: REPLICAS }), OP_TIMEOUT_MS, "scale back");
+      await within(churn.patchDeployment(g, { replicas: REPLICAS }), OP_TIMEOUT_MS, "scale back");
     }
     const convergeDeadline = convergeStart + CONVERGE_TIMEOUT_MS;
     for (let i = 0; i < 1000 && Date.now() < convergeDeadline && early() === undefined; i++) {
-      await recreateBarePods();
+      await churn.recreateBarePods();
       const list = (await within(
         customApi.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }),
         OP_TIMEOUT_MS,
@@ -618,7 +374,7 @@ async function main(): Promise<number> {
       );
       const pending: string[] = [];
       for (const g of groups) {
-        const all = podsOf(g);
+        const all = churn.podsOf(g);
         const live = all.filter((p) => !p.terminating);
         const labelled = all.filter((p) => p.leader);
         const holder = holders.get(`${g.namespace}/${g.name}`);
@@ -661,7 +417,7 @@ async function main(): Promise<number> {
   for (const g of groups) await g.recorder.stop();
   for (const g of groups) g.judge.update(g.recorder.observations, Date.now());
   clusterStarted = false;
-  cluster("down");
+  clusterScript("down", CLUSTER_DIR, PORT_OFFSET);
 
   // ------------------------------------------------------------ report
   const violations = groups.flatMap((g) => g.judge.violations).sort((a, b) => a.at - b.at);
@@ -669,10 +425,9 @@ async function main(): Promise<number> {
   const warmup = warmupSeconds(churnSeconds);
   const watched = Math.max(
     3,
-    Object.keys(sumBy(lastMetrics, "podium_cache_objects", "resource")).length,
+    Object.keys(sumByLabel(lastMetrics, "podium_cache_objects", "resource")).length,
   );
   const figures = judge(samples, warmup, GROUPS, watched);
-  const cpus = os.cpus();
   const input: ReportInput = {
     date: new Date(started).toISOString(),
     command,
@@ -684,16 +439,10 @@ async function main(): Promise<number> {
     churnSeconds,
     warmupSeconds: warmup,
     machine: {
-      cpus: cpus.length,
-      cpuModel: cpus[0]?.model.trim() ?? "unknown",
-      memoryGiB: os.totalmem() / 2 ** 30,
-      os: `${os.type()} ${os.release()} ${os.arch()}`,
-      node: process.versions.node,
-      kubernetes,
-      podiumCommit,
+      ...describeMachine(kubernetes, commit),
       loadAverage: { start: loadStart, end: loadEnd },
     },
-    ops,
+    ops: churn.ops,
     figures,
     samples,
     violations: violations.length,
@@ -711,39 +460,9 @@ async function main(): Promise<number> {
     churnIntervalMs: CHURN_MS,
     sampleSeconds: SAMPLE_SECONDS,
   };
-  const outDir = path.join(root, "docs/soak");
-  mkdirSync(outDir, { recursive: true });
-  const format = async (file: string, text: string): Promise<string> => {
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    return prettier.format(text, { ...config, filepath: file });
-  };
-  const jsonFile = path.join(outDir, "results.json");
-  const { samples: sampleList, ...summary } = input;
-  writeFileSync(
-    jsonFile,
-    await format(
-      jsonFile,
-      JSON.stringify({
-        ...summary,
-        violationsAll: violations.map((v) => ({ at: new Date(v.at).toISOString(), what: v.what })),
-        operatorErrorLines: errorLines.slice(0, 20),
-        samples: sampleList,
-      }),
-    ),
-  );
-  writeFileSync(
-    path.join(outDir, "soak.svg"),
-    soakSvg(
-      samples,
-      warmup,
-      `podium soak: ${String(GROUPS)} groups, ${(churnSeconds / 60).toFixed(0)} min of churn (seed ${String(SEED)})`,
-    ),
-  );
-  const mdFile = path.join(root, "docs/soak.md");
-  const markdown = await format(mdFile, soakMarkdown(input));
-  writeFileSync(mdFile, markdown);
+  const { markdown, files } = await writeSoakReport(input, violations, errorLines);
   process.stdout.write(markdown);
-  log(`wrote ${jsonFile}, ${path.join(outDir, "soak.svg")} and ${mdFile}`);
+  log(`wrote ${files.join(", ")}`);
 
   const failures: string[] = [];
   if (violations.length > 0) failures.push(`${String(violations.length)} invariant violation(s)`);

@@ -287,14 +287,6 @@ export function leaderlessGaps(
   return gaps.sort((a, b) => b.ms - a.ms);
 }
 
-/** The p-th percentile (0-100, nearest rank) of `values`, or NaN when empty. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] ?? Number.NaN;
-}
-
 /** One state of the Lease as a watch of it delivered it. */
 export interface LeaseObservation {
   resourceVersion: string;

@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { root } from "./install.ts";
 
@@ -39,6 +39,43 @@ export function clusterPorts(clusterDir: string): Record<string, number> {
     if (match?.[1] !== undefined) ports[match[1]] = Number(match[2]);
   }
   return ports;
+}
+
+/**
+ * Runs `hack/cluster.sh up` or `down` for the cluster whose state lives in
+ * `clusterDir`, at ports +`portOffset`; for a run that brings up a cluster of
+ * its own. The script's output goes to stderr: the runs keep stdout for
+ * their report.
+ */
+export function clusterScript(
+  command: "up" | "down",
+  clusterDir: string,
+  portOffset: string,
+): void {
+  execFileSync(path.join(root, "hack/cluster.sh"), [command], {
+    env: { ...process.env, CLUSTER_DIR: clusterDir, PORT_OFFSET: portOffset },
+    stdio: ["ignore", 2, 2],
+    timeout: 5 * 60_000,
+  });
+}
+
+/** Stops whatever a former run left in `clusterDir`, wipes it, and starts a new cluster there. */
+export function freshCluster(clusterDir: string, portOffset: string): void {
+  clusterScript("down", clusterDir, portOffset);
+  rmSync(clusterDir, { recursive: true, force: true });
+  clusterScript("up", clusterDir, portOffset);
+}
+
+/** The PID hack/cluster.sh recorded for `component` (etcd, kube-apiserver, kwok, ...), if any. */
+export function clusterPid(clusterDir: string, component: string): number | undefined {
+  try {
+    const pid = Number(
+      readFileSync(path.join(clusterDir, "pids", `${component}.pid`), "utf8").trim(),
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function restart(

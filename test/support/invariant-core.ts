@@ -223,6 +223,22 @@ export function isCandidate(pod: PodState): boolean {
   return !pod.terminating && pod.phase === "Running" && pod.ready;
 }
 
+/**
+ * The one judge of "at most one pod carries the leader label" (check a), for
+ * every suite, benchmark and soak that watches labels: given the pods that
+ * carry it at one instant, returns those that count when more than one does,
+ * and [] when the instant is correct. A pod for which `foreign` holds was
+ * labelled by someone else (a declared hijack): it does not count here, and
+ * check (b) bounds how long it may keep the label.
+ */
+export function extraLeaders<Pod>(
+  labelled: readonly Pod[],
+  foreign: (pod: Pod) => boolean = () => false,
+): Pod[] {
+  const counted = labelled.filter((pod) => !foreign(pod));
+  return counted.length > 1 ? counted : [];
+}
+
 /** Milliseconds of [from, to] not covered by `excused`. */
 export function unexcusedMs(from: number, to: number, excused: readonly Interval[]): number {
   if (to <= from) return 0;
@@ -374,6 +390,17 @@ export function checkInvariants(
   const groupOfLease = (leaseName: string): GroupState | undefined =>
     [...groups.values()].find((g) => g.leaseName === leaseName && !g.deleting);
 
+  /** A leaderless group elected the Lease's holder: a transition that needs no cause (d). */
+  const electedFromNobody = (group: GroupState, lease: LeaseState): void => {
+    transitions.push({
+      group: group.name,
+      from: "",
+      to: lease.holder,
+      epoch: lease.transitions,
+      cause: "leaderless",
+    });
+  };
+
   /** Lease bookkeeping for one Lease state (from a change or a relist): epochs (c) and causes (d). */
   const onLease = (
     lease: LeaseState | undefined,
@@ -400,13 +427,7 @@ export function checkInvariants(
         sinceRv: lease.rv,
       });
       if (!fromList && group !== undefined && lease.holder !== "") {
-        transitions.push({
-          group: group.name,
-          from: "",
-          to: lease.holder,
-          epoch: lease.transitions,
-          cause: "leaderless",
-        });
+        electedFromNobody(group, lease);
       }
       return;
     }
@@ -452,13 +473,7 @@ export function checkInvariants(
         });
       }
     } else if (group !== undefined && lease.holder !== "") {
-      transitions.push({
-        group: group.name,
-        from: "",
-        to: lease.holder,
-        epoch: lease.transitions,
-        cause: "leaderless",
-      });
+      electedFromNobody(group, lease);
     }
     prev.holder = lease.holder;
     prev.holderUID = lease.holderUID;
@@ -569,10 +584,10 @@ export function checkInvariants(
       }
 
       // (a) at most one legitimate label.
-      const legit = labelled.filter((p) => !hijacked.has(podKey(p))).map((p) => p.name);
-      if (legit.length > 1) {
-        if (!t.multi) t.multi = { index, at, pods: legit };
-        else t.multi.pods = [...new Set([...t.multi.pods, ...legit])];
+      const leaders = extraLeaders(labelled, (p) => hijacked.has(podKey(p))).map((p) => p.name);
+      if (leaders.length > 0) {
+        if (!t.multi) t.multi = { index, at, pods: leaders };
+        else t.multi.pods = [...new Set([...t.multi.pods, ...leaders])];
       } else if (t.multi) {
         violate({
           check: "single-leader",

@@ -90,16 +90,18 @@ export function podCondition(pod: V1Pod, type: string): string | undefined {
 
 /**
  * Sets a pod's Ready (and ContainersReady) condition through the status
- * subresource, as a kubelet would after a readiness probe changes.
+ * subresource, as a kubelet would after a readiness probe changes; the
+ * condition's lastTransitionTime is `since` (default now).
  */
 export async function setPodReady(
   clients: Clients,
   namespace: string,
   name: string,
   ready: boolean,
+  since: Date = new Date(),
 ): Promise<V1Pod> {
   const status = ready ? "True" : "False";
-  const lastTransitionTime = new Date().toISOString();
+  const lastTransitionTime = since.toISOString();
   return clients.core.patchNamespacedPodStatus(
     {
       name,
@@ -115,4 +117,9 @@ export async function setPodReady(
     },
     setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
   );
+}
+
+/** Resolves after `ms` milliseconds. */
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -40,6 +41,83 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How a podium process is started: the flags every test, benchmark and soak gives it. */
+interface OperatorCommand {
+  kubeconfig: string;
+  metricsPort: number;
+  probePort: number;
+  /** POD_NAME: the identity it elects with and names itself by. */
+  identity: string;
+  logLevel: string;
+  /** Flags of podium after the standard ones. */
+  args?: readonly string[];
+  /** Flags of Node before the entry point (--cpu-prof, a heap cap, ...). */
+  nodeFlags?: readonly string[];
+  entry?: string;
+  cwd?: string;
+}
+
+/** Spawns `node [nodeFlags] entry` as the operator would run in its pod, with probes and metrics on loopback. */
+function spawnPodium(
+  command: OperatorCommand,
+  stdio: ["ignore", "pipe" | number, "pipe" | number],
+): ChildProcess {
+  const { kubeconfig, metricsPort, probePort, identity, logLevel } = command;
+  return spawn(
+    process.execPath,
+    [
+      ...(command.nodeFlags ?? []),
+      command.entry ?? path.join(root, "src/main.ts"),
+      `--kubeconfig=${kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
+      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
+      `--log-level=${logLevel}`,
+      ...(command.args ?? []),
+    ],
+    {
+      cwd: command.cwd ?? root,
+      env: { ...process.env, POD_NAME: identity, POD_NAMESPACE: "podium-system" },
+      stdio,
+    },
+  );
+}
+
+/**
+ * Sends `signal` to `child` and resolves once it has exited, sending SIGKILL
+ * after `killAfterMs`; resolves at once when it has exited already.
+ */
+export async function stopProcess(
+  child: ChildProcess,
+  signal: NodeJS.Signals = "SIGTERM",
+  killAfterMs = 20_000,
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Starts the operator for a long run (a benchmark, the soak) with its output
+ * appended to `logFile`, and returns at once: the caller measures from the
+ * spawn and decides what "ready" means. `metricsPort` and `probePort` are
+ * the caller's (from freePort) so that nothing but the spawn lies between
+ * the caller's clock and the process start.
+ */
+export function spawnOperatorLogging(
+  kubeconfig: string,
+  { logFile, ...rest }: Omit<OperatorCommand, "kubeconfig" | "entry" | "cwd"> & { logFile: string },
+): ChildProcess {
+  const logFd = openSync(logFile, "a");
+  try {
+    return spawnPodium({ kubeconfig, ...rest }, ["ignore", logFd, logFd]);
+  } finally {
+    closeSync(logFd);
+  }
+}
+
 /**
  * Starts `node src/main.ts` against `kubeconfig` with probes and metrics on
  * free loopback ports, and waits (bounded) until /readyz says its caches are
@@ -56,33 +134,23 @@ export async function startOperator(
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      entry,
-      `--kubeconfig=${kubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(metricsPort)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(probePort)}`,
-      "--log-level=debug",
-      ...args,
-    ],
-    {
-      cwd,
-      env: { ...process.env, POD_NAME: identity, POD_NAMESPACE: "podium-system" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  const child = spawnPodium(
+    { kubeconfig, metricsPort, probePort, identity, logLevel: "debug", args, entry, cwd },
+    ["ignore", "pipe", "pipe"],
   );
+  const { stdout, stderr: stderrStream } = child;
+  if (stdout === null || stderrStream === null) throw new Error("the operator has no pipes");
   running.add(child);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on("line", (line) => {
+  createInterface({ input: stdout }).on("line", (line) => {
     try {
       logs.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
       logs.push({ msg: line });
     }
   });
-  createInterface({ input: child.stderr }).on("line", (line) => stderr.push(line));
+  createInterface({ input: stderrStream }).on("line", (line) => stderr.push(line));
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => {
       running.delete(child);
@@ -103,11 +171,8 @@ export async function startOperator(
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
+      await stopProcess(child, signal);
+      return exited;
     },
     probe: (p) => get(probePort, p),
     metrics: async () => (await get(metricsPort, "/metrics")).body,
@@ -130,6 +195,22 @@ export async function startOperator(
   return operator;
 }
 
+/**
+ * The flags of a replica that elects itself with the Lease `electionId` in
+ * podium-system, with timings of seconds (4/3/1 s; client-go's rule: duration
+ * > renew deadline > 1.2 x retry period) so that a hand-over fits in a test.
+ */
+export function leaderElectionArgs(electionId: string): string[] {
+  return [
+    "--leader-elect",
+    `--leader-election-id=${electionId}`,
+    "--leader-election-namespace=podium-system",
+    "--leader-election-lease-duration=4s",
+    "--leader-election-renew-deadline=3s",
+    "--leader-election-retry-period=1s",
+  ];
+}
+
 /** Kills every operator a test left running (by PID); for afterAll hooks. */
 export async function stopAllOperators(): Promise<void> {
   await Promise.all(
@@ -143,35 +224,6 @@ export async function stopAllOperators(): Promise<void> {
         }),
     ),
   );
-}
-
-// ha/api helpers
-
-/**
- * The value of the Prometheus series `name` in `text` (the body of /metrics)
- * whose labels include every pair of `labels`; the sum when several match,
- * undefined when none does.
- */
-export function metricValue(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  let sum: number | undefined;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (match?.[1] !== name) continue;
-    const pairs = new Map(
-      [...(match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(
-        (m) => [m[1] ?? "", m[2] ?? ""] as const,
-      ),
-    );
-    if (Object.entries(labels).every(([k, v]) => pairs.get(k) === v)) {
-      sum = (sum ?? 0) + Number(match[3]);
-    }
-  }
-  return sum;
 }
 
 /** The operator's parsed log lines whose message is `msg`. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   checkInvariants,
+  extraLeaders,
   formatViolations,
   groupState,
   leaseState,
@@ -207,6 +208,20 @@ describe("invariant checker: a correct history", () => {
 });
 
 describe("invariant checker (a): at most one labelled pod", () => {
+  it("judges one instant: the pods that count, when more than one carries the label", () => {
+    expect(extraLeaders([])).toEqual([]);
+    expect(extraLeaders(["a"])).toEqual([]);
+    expect(extraLeaders(["a", "b"])).toEqual(["a", "b"]);
+    expect(extraLeaders(["a", "b", "c"])).toEqual(["a", "b", "c"]);
+  });
+
+  it("judges one instant without the pods someone else labelled", () => {
+    const foreign = (pod: string): boolean => pod === "c";
+    expect(extraLeaders(["a", "c"], foreign)).toEqual([]);
+    expect(extraLeaders(["c"], foreign)).toEqual([]);
+    expect(extraLeaders(["a", "b", "c"], foreign)).toEqual(["a", "b"]);
+  });
+
   it("fails when the new holder is labelled before the old one lost its label", () => {
     const h = elected().pod("a", { ready: false }).lease("b", 2).label("b", 2).unlabel("a");
     expect(checks(h.check())).toContain("single-leader");

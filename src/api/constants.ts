@@ -58,6 +58,8 @@ export const EventReason = {
   StrayLeaderLabelRemoved: "StrayLeaderLabelRemoved",
   /** spec.lease.name names a Lease owned by another object: the group touches nothing. */
   LeaseConflict: "LeaseConflict",
+  /** Observed: the Lease's valid holder stands for no pod of the group (or for several). */
+  HolderNotInGroup: "HolderNotInGroup",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

@@ -10,6 +10,7 @@ import type { Store } from "../sources/store.ts";
 import { breakLabels, makeLabel, writeLease } from "./act.ts";
 import { ensureFinalizer, finalize } from "./finalize.ts";
 import { GroupMetrics } from "./group-metrics.ts";
+import { warnUnmappedHolder } from "./holder-notice.ts";
 import { load } from "./load.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
@@ -141,6 +142,7 @@ export class Reconciler {
     } else if (broke || next.lease !== undefined || next.addLabel !== undefined) {
       log.debug({ plan: next }, "repaired labels or renewed the lease");
     }
+    if (next.unmappedHolder) warnUnmappedHolder(deps.recorder, group, next.unmappedHolder, log);
     await writeStatus(deps, group, signal, (s, nowIso) => {
       fillStatus(s, { ...next.summary, durationMs }, group.metadata.generation, nowIso);
     });

@@ -34,9 +34,15 @@ mkdir -p "$bin_dir"
 # build NAME SOURCE_DIR: builds the Go module in SOURCE_DIR into $bin_dir/NAME unless its stamp matches.
 build() {
   local name=$1 src=$2 out="$bin_dir/$1" versions stamp tmp start
-  versions=$(awk '$1 == "k8s.io/client-go" || $1 == "sigs.k8s.io/controller-runtime" { printf "%s %s ", $1, $2 }' "$src/go.mod")
-  [ -n "$versions" ] || { log "error: no client-go requirement in $src/go.mod"; exit 1; }
-  stamp="$versions$(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-16)"
+  local client_go controller_runtime
+  # A requirement is "MODULE VERSION" inside a require block, or "require MODULE VERSION".
+  client_go=$(awk '{ for (i = 1; i < NF; i++) if ($i == "k8s.io/client-go") { print $(i + 1); exit } }' "$src/go.mod")
+  controller_runtime=$(awk '{ for (i = 1; i < NF; i++) if ($i == "sigs.k8s.io/controller-runtime") { print $(i + 1); exit } }' "$src/go.mod")
+  [ -n "$client_go" ] || { log "error: no k8s.io/client-go requirement in $src/go.mod"; exit 1; }
+  # The client-go candidate's stamp keeps the form it always had, so a checkout with the older
+  # script and this one do not rebuild it in turn on a shared cache.
+  versions="client-go $client_go${controller_runtime:+ controller-runtime $controller_runtime}"
+  stamp="$versions $(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-16)"
   if [ -x "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then return; fi
   tmp=$(mktemp -d "$bin_dir/.build-test-tools.XXXXXX")
   start=$(date +%s)

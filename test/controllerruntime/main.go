@@ -6,6 +6,7 @@
 // listens on nothing. It prints one JSON line per leadership change to stdout
 // with the wall time in Unix nanoseconds, like test/clientgo:
 //
+//	{"event":"campaigning","id":"<hostname>","t":...}
 //	{"event":"started_leading","id":"<hostname>","t":...}
 //	{"event":"stopped_leading","id":"<hostname>","t":...}
 //
@@ -94,6 +95,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "add runnable: %v\n", err)
 		os.Exit(1)
 	}
+	emit("campaigning", hostname)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)
 		os.Exit(1)

@@ -36,7 +36,8 @@ export interface CandidateOptions {
 
 /** One callback of a candidate; `t` is its wall time in epoch milliseconds (fractional). */
 export interface CandidateEvent {
-  event: "started_leading" | "stopped_leading" | "new_leader";
+  /** campaigning: a controller-runtime manager is about to start (it reports no new_leader). */
+  event: "started_leading" | "stopped_leading" | "new_leader" | "campaigning";
   id: string;
   leader?: string;
   t: number;

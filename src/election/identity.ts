@@ -28,8 +28,8 @@ export type HolderMapping =
 /** The longest hostname the kubelet gives a pod (a DNS label). */
 const MAX_HOSTNAME_LENGTH = 63;
 /** The uuid form of k8s.io/apimachinery's uuid.NewUUID, case-insensitive. */
-const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
-const HOSTNAME_UUID = new RegExp(`^(.+)_(${UUID})$`);
+const HOSTNAME_UUID =
+  /^(.+)_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 const PLACEHOLDER = /\{(podName|hostname|uuid|any)\}/g;
 
 /**
@@ -68,33 +68,91 @@ function hostnamesOf(pod: PodView): string[] {
   return short === pod.nodeName ? [pod.nodeName] : [pod.nodeName, short];
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/**
+ * One position of a template once a pod's name or hostname is in place: a
+ * literal character, a character of a uuid (hex, or '-' where the uuid has
+ * one), or `{any}` (any run of characters, empty included).
+ */
+type Token = { kind: "char"; char: string } | { kind: "uuid"; dash: boolean } | { kind: "any" };
+
+/** uuid.NewUUID's form: 8-4-4-4-12 hex digits; the dashes sit at these offsets. */
+const UUID_DASHES = new Set([8, 13, 18, 23]);
+const UUID_LENGTH = 36;
+const HEX = /^[0-9a-fA-F]$/;
+
+/** One token per UTF-16 code unit: holder and names are compared unit by unit, consistently. */
+function chars(text: string): Token[] {
+  const tokens: Token[] = [];
+  for (let i = 0; i < text.length; i++) tokens.push({ kind: "char", char: text.charAt(i) });
+  return tokens;
 }
 
-/** The regular expression of `template` for one pod; undefined when it cannot fit the pod. */
-function templateFor(template: string, pod: PodView): RegExp | undefined {
-  const hostnames = hostnamesOf(pod);
-  // An unscheduled hostNetwork pod has no hostname yet.
-  if (hostnames.length === 0 && template.includes("{hostname}")) return undefined;
-  const source = template
-    .split(PLACEHOLDER)
-    .map((part, i) => {
-      // split() with a capture group alternates literal text and placeholder names.
-      if (i % 2 === 0) return escapeRegExp(part);
-      switch (part) {
-        case "podName":
-          return escapeRegExp(pod.name);
-        case "hostname":
-          return `(?:${hostnames.map(escapeRegExp).join("|")})`;
-        case "uuid":
-          return UUID;
-        default:
-          return ".*";
-      }
-    })
-    .join("");
-  return new RegExp(`^${source}$`);
+/** The tokens of `template` with `hostname` for {hostname}, for one pod. */
+function tokensFor(template: string, pod: PodView, hostname: string): Token[] {
+  // split() with a capture group alternates literal text and placeholder names.
+  return template.split(PLACEHOLDER).flatMap((part, i): Token[] => {
+    if (i % 2 === 0) return chars(part);
+    switch (part) {
+      case "podName":
+        return chars(pod.name);
+      case "hostname":
+        return chars(hostname);
+      case "uuid":
+        return Array.from({ length: UUID_LENGTH }, (_, at) => ({
+          kind: "uuid",
+          dash: UUID_DASHES.has(at),
+        }));
+      default:
+        return [{ kind: "any" }];
+    }
+  });
+}
+
+function fitsChar(token: Token, char: string): boolean {
+  if (token.kind === "char") return token.char === char;
+  if (token.kind === "uuid") return token.dash ? char === "-" : HEX.test(char);
+  return true;
+}
+
+/**
+ * Whether `text` matches `tokens` as a whole: the wildcard matcher that
+ * remembers only the last `{any}`, so it takes at most length × tokens steps
+ * whatever the template. A regular expression with several `.*` can take
+ * exponential time on a long holderIdentity that does not match, and the
+ * operator must not stall on one group's template.
+ */
+function matches(tokens: readonly Token[], text: string): boolean {
+  let t = 0;
+  let i = 0;
+  let anyAt = -1;
+  let anyFrom = 0;
+  while (i < text.length) {
+    const token = tokens[t];
+    const char = text.charAt(i);
+    if (token !== undefined && token.kind !== "any" && fitsChar(token, char)) {
+      t++;
+      i++;
+    } else if (token?.kind === "any") {
+      anyAt = t;
+      anyFrom = i;
+      t++;
+    } else if (anyAt >= 0) {
+      // Let the last {any} take one more character and try again from there.
+      t = anyAt + 1;
+      anyFrom++;
+      i = anyFrom;
+    } else {
+      return false;
+    }
+  }
+  while (tokens[t]?.kind === "any") t++;
+  return t === tokens.length;
+}
+
+/** Whether `holder` fits `template` for `pod` (with each hostname the pod may have). */
+function fitsTemplate(template: string, pod: PodView, holder: string): boolean {
+  const hostnames = template.includes("{hostname}") ? hostnamesOf(pod) : [""];
+  return hostnames.some((h) => matches(tokensFor(template, pod, h), holder));
 }
 
 function names(pods: readonly PodView[]): string[] {
@@ -138,7 +196,7 @@ export function mapHolder(
   tried.push(`no pod named ${holder}`);
 
   if (identity !== undefined) {
-    const fits = pods.filter((p) => templateFor(identity.template, p)?.test(holder) === true);
+    const fits = pods.filter((p) => fitsTemplate(identity.template, p, holder));
     const what = `spec.identity.template ${JSON.stringify(identity.template)}`;
     const [only] = fits;
     if (fits.length > 1) return ambiguous(fits, what);

@@ -179,6 +179,32 @@ describe("mapHolder", () => {
   }
 });
 
+describe("mapHolder with a template", () => {
+  it("takes linear steps per {any}, not exponential, on a long holder that does not fit", () => {
+    const template = `{podName}${"{any}-".repeat(12)}x`;
+    const holder = `web-1${"-".repeat(20_000)}`;
+    const mapping = mapHolder(holder, [pod("web-1")], { template });
+    expect(mapping.kind).toBe("none");
+  });
+
+  it("matches {uuid} only where a uuid's hex digits and dashes are", () => {
+    const identity = { template: "{podName}.{uuid}" };
+    expect(mapHolder(`web-1.${UUID}`, [pod("web-1")], identity).kind).toBe("pod");
+    expect(mapHolder(`web-1.${UUID.replace("-", "x")}`, [pod("web-1")], identity).kind).toBe(
+      "none",
+    );
+    expect(mapHolder(`web-1.${UUID}0`, [pod("web-1")], identity).kind).toBe("none");
+  });
+
+  it("fits the short name of a hostNetwork pod's node", () => {
+    const agent = pod("agent-x", { hostNetwork: true, nodeName: "ip-10-0-0-7.ec2.internal" });
+    const identity = { template: "{hostname}-agent" };
+    expect(mapHolder("ip-10-0-0-7-agent", [agent], identity)).toMatchObject({ rule: "template" });
+    const unscheduled = pod("agent-y", { hostNetwork: true });
+    expect(mapHolder("-agent", [unscheduled], identity).kind).toBe("none");
+  });
+});
+
 describe("kubeletHostname", () => {
   it.each([
     ["web-0", undefined, "web-0"],

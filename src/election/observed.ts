@@ -18,9 +18,10 @@ function ref(pod: PodView): PodRef {
  * change (never trusting the writer's `renewTime`). No pod carries it when
  * the Lease is missing, released (holder ""), expired, or stands for no pod
  * of the group (none, or more than one: never a guess); `holderMapping` then
- * says what was tried. The epoch is the Lease's `leaseTransitions`; a transition is a change
- * of the labelled holder from `previousHolder`. The decision asks to be
- * looked at again at the expiry instant, so expiry is acted on without polling.
+ * says what was tried. The epoch is the Lease's `leaseTransitions`; a
+ * transition is a change of the labelled holder from `previousHolder`. The
+ * decision asks to be looked at again at the expiry instant, so expiry is
+ * acted on without polling.
  */
 export function decideObserved(input: ObservedInput): ObservedDecision {
   const { spec, pods, lease, now, previousHolder } = input;

@@ -85,7 +85,7 @@ test-integration: deps components test-tools ## Integration tests against a loca
 	npx vitest run --project integration
 
 .PHONY: test-tools
-test-tools: ## Build the client-go candidate the interop tests run (cached).
+test-tools: ## Build the client-go candidate and controller-runtime manager the interop tests run (cached).
 	hack/build-test-tools.sh >/dev/null
 
 ##@ Benchmarks

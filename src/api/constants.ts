@@ -63,6 +63,8 @@ export const EventReason = {
   LeaseConflict: "LeaseConflict",
   /** Pods of the group carry the leader label's key with another value: they cannot lead. */
   LabelConflict: "LabelConflict",
+  /** Observed: the Lease's valid holder stands for no pod of the group (or for several). */
+  HolderNotInGroup: "HolderNotInGroup",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

@@ -81,6 +81,12 @@ export const QUALIFIED_NAME_PREFIX_PATTERN = "^([^/]{1,253}/)?[^/]*$";
 export const LABEL_VALUE_PATTERN = `^(${LABEL_NAME})?$`;
 /** A non-empty label value. */
 export const NON_EMPTY_LABEL_VALUE_PATTERN = `^${LABEL_NAME}$`;
+/**
+ * A spec.identity template: exactly one of the pod placeholders {podName} and {hostname}, any
+ * number of {uuid} and {any}, and literal text without braces around them.
+ */
+export const IDENTITY_TEMPLATE_PATTERN =
+  "^[^{}]*([{](uuid|any)[}][^{}]*)*[{](podName|hostname)[}][^{}]*([{](uuid|any)[}][^{}]*)*$";
 /** A condition or transition reason: CamelCase, as metav1.Condition requires. */
 export const REASON_PATTERN = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
 
@@ -307,6 +313,30 @@ const leaderLabel = {
   },
 } as const satisfies JSONSchemaProps;
 
+const identity = {
+  type: "object",
+  description:
+    "Observed mode: the format of the holderIdentity that the pods' own leader election writes, when it is none that podium recognises by itself (the pod's name, its hostname as the kubelet sets it, a hostNetwork pod's node, or <hostname>_<uuid> as controller-runtime, kube-controller-manager and kube-scheduler write it).",
+  required: ["template"],
+  properties: {
+    template: {
+      type: "string",
+      description:
+        "The holderIdentity with placeholders: exactly one of {podName} (the pod's name) or {hostname} (its hostname as the kubelet sets it: spec.hostname, else the pod's name cut to 63 characters; a hostNetwork pod's node), and any of {uuid} (a UUID such as 0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a) and {any} (any text). E.g. {hostname}-external-cert-manager-controller. A holder that fits more than one pod labels none.",
+      minLength: 1,
+      maxLength: MAX_DNS_SUBDOMAIN_LENGTH,
+      pattern: IDENTITY_TEMPLATE_PATTERN,
+      "x-kubernetes-validations": [
+        {
+          rule: `self.matches('${IDENTITY_TEMPLATE_PATTERN}')`,
+          message:
+            "must contain exactly one {podName} or {hostname}; other placeholders may be {uuid} and {any}, and the rest is text without braces",
+        },
+      ],
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 /** The schema of `.spec`. */
 export const specSchema = {
   type: "object",
@@ -346,6 +376,7 @@ export const specSchema = {
         "When true, podium changes nothing (no labels, no Lease writes) and only reports status.",
       default: DEFAULT_PAUSED,
     },
+    identity,
   },
   "x-kubernetes-validations": [
     {
@@ -354,6 +385,12 @@ export const specSchema = {
       message:
         "must not be a key of spec.selector (matchLabels or matchExpressions): labelling the leader would change which pods the group selects",
       fieldPath: ".leaderLabel.key",
+    },
+    {
+      rule: "!has(self.identity) || (has(self.mode) && self.mode == 'Observed')",
+      message:
+        "identity applies to Observed mode only: in Managed mode podium writes the pod's name as holderIdentity",
+      fieldPath: ".identity",
     },
   ],
 } as const satisfies JSONSchemaProps;

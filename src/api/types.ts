@@ -26,6 +26,12 @@ export interface LeaderLabel {
   value: string;
 }
 
+/** Observed mode: the format of the pods' holderIdentity (see src/election/identity.ts). */
+export interface IdentityFormat {
+  /** Text with exactly one {podName} or {hostname}, and any {uuid} and {any}. */
+  template: string;
+}
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -35,6 +41,8 @@ export interface ElectionGroupSpec {
   preferredHolder?: string;
   notReadyToleranceSeconds: number;
   paused: boolean;
+  /** Observed mode only: how holderIdentity names a pod, beyond the formats podium knows. */
+  identity?: IdentityFormat;
 }
 
 /** metav1.Condition */

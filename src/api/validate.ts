@@ -10,6 +10,7 @@ import { Ajv } from "ajv";
 import type { ErrorObject } from "ajv";
 import {
   DNS_SUBDOMAIN_PATTERN,
+  IDENTITY_TEMPLATE_PATTERN,
   NON_EMPTY_LABEL_VALUE_PATTERN,
   QUALIFIED_NAME_PATTERN,
   QUALIFIED_NAME_PREFIX_PATTERN,
@@ -83,6 +84,7 @@ const dnsSubdomain = new RegExp(DNS_SUBDOMAIN_PATTERN);
 const qualifiedName = new RegExp(QUALIFIED_NAME_PATTERN);
 const qualifiedNamePrefix = new RegExp(QUALIFIED_NAME_PREFIX_PATTERN);
 const nonEmptyLabelValue = new RegExp(NON_EMPTY_LABEL_VALUE_PATTERN);
+const identityTemplate = new RegExp(IDENTITY_TEMPLATE_PATTERN);
 
 const matches =
   (...patterns: RegExp[]): RuleCheck =>
@@ -111,6 +113,10 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
     matches(qualifiedName, qualifiedNamePrefix),
   [`self.matches('${DNS_SUBDOMAIN_PATTERN}')`]: matches(dnsSubdomain),
   [`self.matches('${NON_EMPTY_LABEL_VALUE_PATTERN}')`]: matches(nonEmptyLabelValue),
+  [`self.matches('${IDENTITY_TEMPLATE_PATTERN}')`]: matches(identityTemplate),
+  "!has(self.identity) || (has(self.mode) && self.mode == 'Observed')": onObject(
+    (self) => self.identity === undefined || self.mode === "Observed",
+  ),
   "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)": onObject(
     (self) => !(self.operator === "In" || self.operator === "NotIn") || nonEmpty(self, "values"),
   ),

@@ -15,9 +15,11 @@ import type { ElectionGroup, LabelSelector, LeaderLabel } from "../api/types.ts"
 import {
   decideManaged,
   decideObserved,
+  describeMapping,
   gate,
   identityOf,
   isCandidate,
+  mapHolder,
   matchesSelector,
   newestRevision,
   parsePriority,
@@ -191,6 +193,12 @@ export function buildReport(input: GroupInput): GroupReport {
     if (c.renewTime !== undefined) l.renewTime = c.renewTime;
     if (c.acquireTime !== undefined) l.acquireTime = c.acquireTime;
     if (c.durationSeconds !== undefined) l.durationSeconds = c.durationSeconds;
+    if (mode === "Observed" && c.holder !== "") {
+      // The operator's own mapping, over the pods the plugin read.
+      const mapping = mapHolder(c.holder, views, spec?.identity);
+      if (mapping.kind === "pod") l.holderPod = mapping.pod.name;
+      l.mapping = describeMapping(mapping);
+    }
     report.lease = l;
   }
   const next = ranked.find((p) => p.name !== holder);

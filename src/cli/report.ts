@@ -71,6 +71,10 @@ export interface LeaseReport {
   transitions: number;
   /** Owned by this group (ownerReferences), as podium creates it in Managed mode. */
   ownedByGroup: boolean;
+  /** Observed mode: the pod the holder stands for (src/election/identity.ts), when it is one. */
+  holderPod?: string;
+  /** Observed mode: how the holder was mapped, or what was tried ("holder x: no pod named x, ..."). */
+  mapping?: string;
 }
 
 export interface GroupReport {

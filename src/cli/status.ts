@@ -146,6 +146,7 @@ export function renderGroupStatus(report: GroupReport, now: number, historyLimit
     const l = report.lease;
     out.push(`Lease ${l.name}:`);
     out.push(`  Holder:       ${l.holder === "" ? "<none> (released)" : l.holder}`);
+    if (l.mapping !== undefined) out.push(`  Holder pod:   ${l.mapping}`);
     if (l.holderUID !== undefined) out.push(`  Holder UID:   ${l.holderUID}`);
     out.push(`  Acquired:     ${timeAndAge(l.acquireTime, now)}`);
     out.push(`  Renewed:      ${timeAndAge(l.renewTime, now)}`);

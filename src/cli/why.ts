@@ -102,10 +102,13 @@ export function explainWhy(
     verdict(
       l === undefined
         ? `in Observed mode the pods elect themselves on Lease ${report.leaseName}, which does not exist yet.`
-        : l.holder === pod
-          ? `it holds Lease ${l.name}, but the Lease has expired (renewed ${timeAndAge(l.renewTime, now)}, duration ${l.durationSeconds ?? "?"}s): podium labels the holder only while it renews.`
-          : `in Observed mode the pods elect themselves on Lease ${l.name}; it is held by ${l.holder === "" ? "nobody" : l.holder} (renewed ${timeAndAge(l.renewTime, now)}), and podium labels the holder while its Lease is valid.`,
+        : l.holderPod === pod
+          ? `it holds Lease ${l.name}${l.holder === pod ? "" : ` as ${l.holder}`}, but the Lease has expired (renewed ${timeAndAge(l.renewTime, now)}, duration ${l.durationSeconds ?? "?"}s): podium labels the holder only while it renews.`
+          : `in Observed mode the pods elect themselves on Lease ${l.name}; it is held by ${l.holder === "" ? "nobody" : (l.holderPod ?? l.holder)} (renewed ${timeAndAge(l.renewTime, now)}), and podium labels the holder while its Lease is valid.`,
     );
+    if (l?.holderPod === undefined && l?.mapping !== undefined) {
+      lines.push(`The holder stands for no pod of the group: ${l.mapping}.`);
+    }
   } else if (p.eligibility.kind !== "eligible") {
     const rule =
       p.eligibility.kind === "terminating"

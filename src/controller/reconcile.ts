@@ -10,6 +10,7 @@ import type { Store } from "../sources/store.ts";
 import { breakLabels, makeLabel, writeLease } from "./act.ts";
 import { ensureFinalizer, finalize } from "./finalize.ts";
 import { GroupMetrics } from "./group-metrics.ts";
+import { warnUnmappedHolder } from "./holder-notice.ts";
 import { load } from "./load.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
@@ -151,6 +152,7 @@ export class Reconciler {
       log.debug({ plan: next }, "repaired labels or renewed the lease");
     }
     reportLabelConflict(deps.recorder, group, next.summary.labelConflict, log);
+    if (next.unmappedHolder) warnUnmappedHolder(deps.recorder, group, next.unmappedHolder, log);
     await writeStatus(deps, group, signal, (s, nowIso) => {
       fillStatus(s, { ...next.summary, durationMs }, group.metadata.generation, nowIso);
     });

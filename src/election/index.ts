@@ -5,6 +5,8 @@ export { compareGroupAge, conflictingGroups, identityOf, ownsConflict } from "./
 export type { GroupIdentity, LabelledPod } from "./conflict.ts";
 export { blockerMessage, gate } from "./gate.ts";
 export type { Blocker, Gate, GateInput } from "./gate.ts";
+export { describeMapping, kubeletHostname, mapHolder } from "./identity.ts";
+export type { HolderMapping, IdentityRule } from "./identity.ts";
 export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from "./lease.ts";
 export { leaseRecord } from "./lease-record.ts";
 export type { LeaseRecord } from "./lease-record.ts";

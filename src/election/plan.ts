@@ -4,7 +4,7 @@ import { leaseRecord } from "./lease-record.ts";
 import type { LeaseRecord } from "./lease-record.ts";
 import { decideManaged } from "./managed.ts";
 import { decideObserved } from "./observed.ts";
-import { managedSummary, observedSummary } from "./summary.ts";
+import { managedSummary, observedSummary, unmappedHolderMessage } from "./summary.ts";
 import type { StatusSummary } from "./status.ts";
 import type { LeaseView, PodRef, PodView, Transition } from "./types.ts";
 
@@ -31,6 +31,11 @@ export interface Plan {
   summary: Omit<StatusSummary, "durationMs">;
   /** Look at the group again after this long even if nothing changes. */
   requeueAfterMs?: number;
+  /**
+   * Observed: the valid Lease's holder stands for no pod of the group (none,
+   * or more than one). The shell warns once per holder: an Event and a log line.
+   */
+  unmappedHolder?: { holder: string; message: string };
 }
 
 /** What a plan is made from. */
@@ -129,6 +134,10 @@ export function planObserved(input: PlanInput): Plan {
   const out: Plan = { removeLabel: [], summary: observedSummary(input, decision, paused) };
   if (decision.requeueAfterMs !== undefined) out.requeueAfterMs = decision.requeueAfterMs + 1;
   if (paused) return out;
+  if (decision.holderMapping?.kind === "none") {
+    const message = unmappedHolderMessage(input.leaseName, decision);
+    out.unmappedHolder = { holder: decision.holderMapping.holder, message };
+  }
 
   const removals: PodRef[] = [...decision.removeLabel];
   const previous = pods.find((p) => p.name === previousHolder);

@@ -1,5 +1,6 @@
 import { EventReason } from "../api/constants.ts";
 import { blockerMessage } from "./gate.ts";
+import { describeMapping } from "./identity.ts";
 import type { PlanInput } from "./plan.ts";
 import type { ConditionState, StatusSummary } from "./status.ts";
 import type { ManagedDecision, ObservedDecision } from "./types.ts";
@@ -95,15 +96,21 @@ export function observedSummary(
     NoLease: `Lease ${leaseName} does not exist yet`,
     Released: `Lease ${leaseName} was released`,
     Expired: `Lease ${leaseName} expired: its holder stopped renewing`,
-    HolderNotInGroup: `Lease ${leaseName} is held by ${lease?.holder ?? ""}, which is no pod of this group`,
+    HolderNotInGroup: unmappedHolderMessage(leaseName, decision),
     HolderLabelConflict: `Lease ${leaseName} is held by ${lease?.holder ?? ""}, whose ${spec.leaderLabel.key} label holds another value; podium does not overwrite it`,
   };
   const holder = paused ? undefined : decision.holder;
+  const mapping = decision.holderMapping;
+  // "as x_0b4e... (<hostname>_<uuid> with its hostname)" when the holder is not the pod's name.
+  const as =
+    mapping?.kind === "pod" && mapping.rule !== "podName"
+      ? ` as ${mapping.holder} (${mapping.how})`
+      : "";
   const leaderElected: ConditionState = holder
     ? {
         status: "True",
         reason: EventReason.LeaderElected,
-        message: `pod ${holder.name} holds Lease ${leaseName} in epoch ${String(lease?.transitions ?? 0)}`,
+        message: `pod ${holder.name} holds Lease ${leaseName}${as} in epoch ${String(lease?.transitions ?? 0)}`,
       }
     : {
         status: "False",
@@ -116,7 +123,7 @@ export function observedSummary(
       ? {
           status: "True",
           reason: EventReason.LeaderElected,
-          message: `pod ${holder.name} holds Lease ${leaseName} and alone carries ${spec.leaderLabel.key}=${spec.leaderLabel.value}`,
+          message: `pod ${holder.name} holds Lease ${leaseName}${as} and alone carries ${spec.leaderLabel.key}=${spec.leaderLabel.value}`,
         }
       : leaderElected;
   return {
@@ -155,4 +162,18 @@ export function labelConflict({ pods, spec }: Pick<PlanInput, "pods" | "spec">):
     reason: EventReason.LabelConflict,
     message: `pods ${shown.join(", ")}${more} carry the leader label key with another value, which podium never overwrites, so they cannot lead; choose a spec.leaderLabel.key that no controller or selector uses`,
   };
+}
+
+/**
+ * The message of an Observed group whose valid Lease holder stands for no
+ * pod: what was tried, so that the user sees the fix (the Ready and
+ * LeaderElected conditions, the HolderNotInGroup Event and the log line
+ * all say it).
+ */
+export function unmappedHolderMessage(leaseName: string, decision: ObservedDecision): string {
+  const mapping = decision.holderMapping;
+  if (mapping === undefined || mapping.kind === "pod") {
+    return `Lease ${leaseName} is held by no pod of this group`;
+  }
+  return `Lease ${leaseName} names no pod of this group: ${describeMapping(mapping)}`;
 }

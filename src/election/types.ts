@@ -1,5 +1,6 @@
 import type { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
+import type { HolderMapping } from "./identity.ts";
 
 /**
  * What the election core needs to know about one pod of a group: the few
@@ -32,6 +33,12 @@ export interface PodView {
   priorityAnnotation?: string;
   /** The value of the first of REVISION_LABELS the pod carries. */
   revision?: string;
+  /** spec.hostname, when set: the kubelet names the pod's host after it (Observed identities). */
+  hostname?: string;
+  /** spec.hostNetwork is true: the pod's hostname is its node's (Observed identities). */
+  hostNetwork?: true;
+  /** spec.nodeName, once scheduled (the node whose hostname a hostNetwork pod has). */
+  nodeName?: string;
 }
 
 /** What the election core needs to know about a group's Lease. */
@@ -140,4 +147,6 @@ export interface ObservedDecision {
   requeueAfterMs?: number;
   /** Why no pod is labelled, when none is. */
   idleReason?: "NoLease" | "Released" | "Expired" | "HolderNotInGroup" | "HolderLabelConflict";
+  /** The pod a valid Lease's holder stands for, or what was tried; unset without a valid holder. */
+  holderMapping?: HolderMapping;
 }

@@ -31,6 +31,12 @@ export interface CachedPod {
   priorityAnnotation?: string;
   epochAnnotation?: string;
   revision?: string;
+  /** spec.hostname, when set (Observed mode maps Lease holders by hostname). */
+  hostname?: string;
+  /** spec.hostNetwork is true: the pod's hostname is its node's. */
+  hostNetwork?: true;
+  /** spec.nodeName, once scheduled. */
+  nodeName?: string;
 }
 
 /**
@@ -45,6 +51,7 @@ export function toCachedPod(
 ): CachedPod | undefined {
   const pod = obj(raw);
   const meta = obj(pod.metadata);
+  const spec = obj(pod.spec);
   const status = obj(pod.status);
   const namespace = str(meta.namespace);
   const name = str(meta.name);
@@ -80,6 +87,11 @@ export function toCachedPod(
   if (priority !== undefined) cached.priorityAnnotation = priority;
   const epoch = annotations[EPOCH_ANNOTATION];
   if (epoch !== undefined) cached.epochAnnotation = epoch;
+  const hostname = str(spec.hostname);
+  if (hostname !== undefined && hostname !== "") cached.hostname = hostname;
+  if (spec.hostNetwork === true) cached.hostNetwork = true;
+  const nodeName = str(spec.nodeName);
+  if (nodeName !== undefined && nodeName !== "") cached.nodeName = nodeName;
   for (const key of REVISION_LABELS) {
     const revision = labels[key];
     if (revision !== undefined) {

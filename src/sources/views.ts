@@ -24,6 +24,9 @@ export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
   if (pod.epochAnnotation !== undefined) view.epochAnnotation = pod.epochAnnotation;
   if (pod.priorityAnnotation !== undefined) view.priorityAnnotation = pod.priorityAnnotation;
   if (pod.revision !== undefined) view.revision = pod.revision;
+  if (pod.hostname !== undefined) view.hostname = pod.hostname;
+  if (pod.hostNetwork !== undefined) view.hostNetwork = pod.hostNetwork;
+  if (pod.nodeName !== undefined) view.nodeName = pod.nodeName;
   return view;
 }
 

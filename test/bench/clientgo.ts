@@ -1,4 +1,9 @@
-import { LeaseRecorder, clientGoCandidateBinary, startCandidate } from "../support/candidates.ts";
+import {
+  LeaseRecorder,
+  clientGoCandidateBinary,
+  controllerRuntimeManagerBinary,
+  startCandidate,
+} from "../support/candidates.ts";
 import type { Candidate } from "../support/candidates.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace } from "../support/kube.ts";
@@ -16,6 +21,14 @@ import { now, sleep, until } from "./watch.ts";
 // podium labels whoever holds the Lease. The holder process is SIGKILLed (a
 // crash: the others wait for the Lease to expire) or SIGTERMed with
 // --release-on-cancel (a graceful stop: it releases the Lease).
+//
+// The same with the other half of the seed article: three kubebuilder-style
+// controller-runtime managers (test/controllerruntime, LeaderElection true,
+// LeaderElectionReleaseOnCancel), each in a UTS namespace whose hostname is
+// its pod's name, so the Lease names `<pod>_<uuid>` and podium maps it.
+
+/** Which real library elects: client-go's RunOrDie, or controller-runtime's manager. */
+export type Library = "client-go" | "controller-runtime";
 
 export interface Timing {
   /** Stable key, e.g. "15/10/2". */
@@ -51,6 +64,8 @@ export interface ClientGoTrial {
 }
 
 export interface ClientGoCase {
+  /** Absent in results written before controller-runtime was measured: client-go. */
+  library?: Library;
   timing: Timing;
   stop: Stop;
   trials: ClientGoTrial[];
@@ -100,11 +115,22 @@ export function timings(mode: "quick" | "full"): Timing[] {
       ];
 }
 
-async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGoCase[]> {
+/** controller-runtime's holderIdentity is `<hostname>_<uuid>`; the hostname is the pod's name here. */
+const CR_UUID_SUFFIX = /_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+async function runTiming(
+  ctx: ClientGoContext,
+  timing: Timing,
+  library: Library,
+): Promise<ClientGoCase[]> {
   const { clients } = ctx;
-  const { name: ns, remove } = await createNamespace(clients, "bench-cg");
-  const app = "cg";
-  const pods = ["cg-0", "cg-1", "cg-2"];
+  const short = library === "client-go" ? "cg" : "cr";
+  const { name: ns, remove } = await createNamespace(clients, `bench-${short}`);
+  const app = short;
+  const pods = [0, 1, 2].map((i) => `${short}-${String(i)}`);
+  /** The pod a holderIdentity stands for. */
+  const podOf = (holder: string | undefined): string | undefined =>
+    library === "client-go" ? holder : holder?.replace(CR_UUID_SUFFIX, "");
   for (const p of pods) await createPod(clients, ns, p, app);
   const service = await createLeaderService(clients, ns, app);
   await waitPodsReady(clients, ns, pods);
@@ -122,7 +148,7 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
   const running = new Map<string, Candidate>();
   const start = (id: string): Candidate => {
     const c = startCandidate({
-      kind: "client-go",
+      kind: library,
       kubeconfig: ctx.kubeconfig,
       namespace: ns,
       leaseName: app,
@@ -147,7 +173,7 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
           timeoutMs: 2 * takeoverMs,
         });
         const holder = running.get(old);
-        if (holder === undefined || leases.current()?.holder !== old) {
+        if (holder === undefined || podOf(leases.current()?.holder) !== old) {
           throw new Error(`${ns}: ${old} is labelled but its candidate does not hold the Lease`);
         }
         // A random point of the renewal cycle.
@@ -160,7 +186,9 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
           gained === undefined
             ? undefined
             : await until(() => ctx.slices.onlyReady(ns, service, gained.pod, sentAt), 30_000);
-        const leaseAt = leases.holderChanges().find((c) => c.at >= sentAt && c.to !== old)?.at;
+        const leaseAt = leases
+          .holderChanges()
+          .find((c) => c.at >= sentAt && podOf(c.to) !== old)?.at;
         const trial: ClientGoTrial = {
           timing: timing.key,
           stop,
@@ -176,7 +204,7 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
         const f = (v: number | undefined): string =>
           v === undefined ? "timeout" : `${v.toFixed(0)} ms`;
         log(
-          `client-go ${timing.key} ${stop} ${String(i + 1)}/${String(timing.trials)}: ${old} -> ${trial.next ?? "?"}; ` +
+          `${library} ${timing.key} ${stop} ${String(i + 1)}/${String(timing.trials)}: ${old} -> ${trial.next ?? "?"}; ` +
             `Lease ${f(trial.leaseMs)}, label ${f(trial.labelMs)}, EndpointSlice ${f(trial.sliceMs)}`,
         );
         // The pod's process restarts (as a container would) and campaigns again.
@@ -184,6 +212,7 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
         await until(() => (again.events.length > 0 ? true : undefined), 15_000);
       }
       cases.push({
+        library,
         timing,
         stop,
         trials,
@@ -206,9 +235,11 @@ async function runTiming(ctx: ClientGoContext, timing: Timing): Promise<ClientGo
 export async function runClientGo(
   ctx: ClientGoContext,
   mode: "quick" | "full",
+  library: Library = "client-go",
 ): Promise<ClientGoCase[]> {
-  clientGoCandidateBinary();
+  if (library === "client-go") clientGoCandidateBinary();
+  else controllerRuntimeManagerBinary();
   const cases: ClientGoCase[] = [];
-  for (const timing of timings(mode)) cases.push(...(await runTiming(ctx, timing)));
+  for (const timing of timings(mode)) cases.push(...(await runTiming(ctx, timing, library)));
   return cases;
 }

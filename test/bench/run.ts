@@ -1,5 +1,5 @@
 // podium's benchmarks:
-// `node test/bench/run.ts [--quick|--full] [--only=failover,clientgo,rollout,apicost]`
+// `node test/bench/run.ts [--quick|--full] [--only=failover,clientgo,controllerruntime,rollout,apicost]`
 // (make bench / make bench-quick). Starts its own local control plane in
 // .cluster-bench/ (ports +21000), installs podium, runs the operator as a
 // child process, runs the scenarios, prints a table per scenario and writes
@@ -51,7 +51,14 @@ import { scaleSettings } from "./scale-settings.ts";
  * In the order they run. apicost stops the operator, so it is the last on the
  * shared cluster; scale runs on its own cluster (.cluster-bench-scale) after them.
  */
-const SCENARIOS = ["failover", "clientgo", "rollout", "apicost", "scale"] as const;
+const SCENARIOS = [
+  "failover",
+  "clientgo",
+  "controllerruntime",
+  "rollout",
+  "apicost",
+  "scale",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -80,7 +87,8 @@ const APICOST =
 
 const clusterDir = path.join(root, ".cluster-bench");
 setOwnClusterDir(clusterDir);
-const clusterPortOffset = "21000";
+// PODIUM_BENCH_PORT_OFFSET moves the cluster, so that benches of two checkouts can run side by side.
+const clusterPortOffset = process.env.PODIUM_BENCH_PORT_OFFSET ?? "21000";
 
 let cleaned = false;
 /** Whether main() started the shared .cluster-bench cluster. */
@@ -147,9 +155,12 @@ function failoverTable(results: readonly CauseResult[]): Table {
   };
 }
 
-function clientGoTable(cases: readonly ClientGoCase[]): Table {
+function clientGoTable(
+  cases: readonly ClientGoCase[],
+  title = "client-go leader election (Observed mode: podium labels the Lease holder)",
+): Table {
   return {
-    title: "client-go leader election (Observed mode: podium labels the Lease holder)",
+    title,
     header: [
       "timings (lease/renew/retry s)",
       "stop",
@@ -237,6 +248,8 @@ interface Results {
   operatorErrorLogLines: number;
   failover: CauseResult[];
   clientgo: ClientGoCase[];
+  /** The same cases with controller-runtime managers (absent in older results files). */
+  controllerruntime?: ClientGoCase[];
   rollout: RolloutSize[];
   apicost: ApiCostResult | null;
   /** "scenario: message" lines. */
@@ -261,6 +274,8 @@ function hasData(r: Partial<Results>, s: Scenario): boolean {
       return (r.failover?.length ?? 0) > 0;
     case "clientgo":
       return (r.clientgo?.length ?? 0) > 0;
+    case "controllerruntime":
+      return (r.controllerruntime?.length ?? 0) > 0;
     case "rollout":
       return (r.rollout?.length ?? 0) > 0;
     case "apicost":
@@ -295,6 +310,7 @@ function merge(current: Results, old: Partial<Results>, ran: (s: Scenario) => bo
     merged.runs[s] = info;
     if (s === "failover") merged.failover = old.failover ?? [];
     if (s === "clientgo") merged.clientgo = old.clientgo ?? [];
+    if (s === "controllerruntime") merged.controllerruntime = old.controllerruntime ?? [];
     if (s === "rollout") merged.rollout = old.rollout ?? [];
     if (s === "apicost") merged.apicost = old.apicost ?? null;
     merged.errors.push(...(old.errors ?? []).filter((e) => e.startsWith(`${s}:`)));
@@ -370,6 +386,29 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
       sec.tables.push(r);
     }
     sections.push(sec);
+  }
+  const controllerruntime = results.controllerruntime ?? [];
+  if (controllerruntime.length > 0) {
+    const t = clientGoTable(
+      controllerruntime,
+      "controller-runtime leader election (Observed mode: podium labels the pod of `<hostname>_<uuid>`)",
+    );
+    tables.push(t);
+    const crMode = results.runs.controllerruntime?.mode ?? results.mode;
+    sections.push({
+      heading: "controller-runtime leader election, for comparison",
+      text: [
+        "The same trials with the seed article's other half: three kubebuilder-style managers on " +
+          "the real controller-runtime (test/controllerruntime: `ctrl.NewManager` with " +
+          "`LeaderElection: true` and `LeaderElectionReleaseOnCancel`), each in a UTS namespace " +
+          "whose hostname is its pod's name, so the Lease names `<pod>_<uuid>` as in a cluster " +
+          "and podium maps that holder to the pod. A stopped manager restarts under a new uuid.",
+        crMode === "quick"
+          ? "Quick run: 3 trials each; 60/15/5 scaled down ×5 to 12/3/1."
+          : "Full run: 10 trials each at 15/10/2 and 5 each at the seed article's 60/15/5.",
+      ],
+      tables: [t],
+    });
   }
   if (rollout.length > 0) {
     const t = rolloutTable(rollout);
@@ -503,6 +542,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
 
   let failover: CauseResult[] = [];
   let clientgo: ClientGoCase[] = [];
+  let controllerruntime: ClientGoCase[] = [];
   let rollout: RolloutSize[] = [];
   // Assigned in a callback: no narrowing to null here.
   let apicost = null as ApiCostResult | null;
@@ -523,6 +563,10 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     });
     await attempt("clientgo", async () => {
       clientgo = await runClientGo({ clients, kubeconfig, labels, slices }, mode);
+    });
+    await attempt("controllerruntime", async () => {
+      const ctx = { clients, kubeconfig, labels, slices };
+      controllerruntime = await runClientGo(ctx, mode, "controller-runtime");
     });
     await attempt("rollout", async () => {
       rollout = await runRollout({ clients, labels, slices, rollouts: ROLLOUTS });
@@ -560,6 +604,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     operatorErrorLogLines: operatorErrorLines,
     failover,
     clientgo,
+    controllerruntime,
     rollout,
     apicost,
     errors,
@@ -625,6 +670,7 @@ const OUR_HEADINGS = [
   "Errors",
   "Unplanned fail-over (Managed mode)",
   "client-go leader election, for comparison",
+  "controller-runtime leader election, for comparison",
   "Planned hand-over: rolling update (Managed mode)",
   "API cost in steady state: podium vs client-go",
 ];

@@ -8,16 +8,24 @@ import { root } from "./install.ts";
 
 /**
  * Leader-election candidates as child processes: the real client-go
- * (test/clientgo, built by hack/build-test-tools.sh) or podium's own elector
- * (test/support/node-candidate.ts), both printing one JSON line per callback.
+ * (test/clientgo, built by hack/build-test-tools.sh), a kubebuilder-style
+ * manager on the real controller-runtime (test/controllerruntime, same
+ * script) or podium's own elector (test/support/node-candidate.ts), all
+ * printing one JSON line per callback.
+ *
+ * A controller-runtime manager writes its own identity (os.Hostname() + "_" +
+ * a uuid), so it runs in a UTS namespace of its own whose hostname is `id`,
+ * the pod's name, as in a real pod: `unshare --uts` (root, which the tests
+ * run as) and `hostname`, then exec, so the PID stays the manager's.
  */
-export type CandidateKind = "client-go" | "node";
+export type CandidateKind = "client-go" | "controller-runtime" | "node";
 
 export interface CandidateOptions {
   kind: CandidateKind;
   kubeconfig: string;
   namespace: string;
   leaseName: string;
+  /** The holderIdentity; for controller-runtime the hostname (a pod's name), its identity's prefix. */
   id: string;
   /** Go durations, e.g. "4s". */
   leaseDuration: string;
@@ -28,7 +36,8 @@ export interface CandidateOptions {
 
 /** One callback of a candidate; `t` is its wall time in epoch milliseconds (fractional). */
 export interface CandidateEvent {
-  event: "started_leading" | "stopped_leading" | "new_leader";
+  /** campaigning: a controller-runtime manager is about to start (it reports no new_leader). */
+  event: "started_leading" | "stopped_leading" | "new_leader" | "campaigning";
   id: string;
   leader?: string;
   t: number;
@@ -85,6 +94,41 @@ export function clientGoCandidateBinary(): string {
   return clientGoBinary;
 }
 
+let controllerRuntimeBinary: string | undefined;
+
+/** The controller-runtime manager's binary, built (cached) by hack/build-test-tools.sh. */
+export function controllerRuntimeManagerBinary(): string {
+  controllerRuntimeBinary ??= execFileSync(
+    path.join(root, "hack/build-test-tools.sh"),
+    ["controllerruntime-manager"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 15 * 60_000 },
+  ).trim();
+  return controllerRuntimeBinary;
+}
+
+/** Spawns a controller-runtime manager whose hostname is `options.id`, in its own UTS namespace. */
+function spawnControllerRuntime(options: CandidateOptions): ChildProcess {
+  const flags = [
+    `--kubeconfig=${options.kubeconfig}`,
+    `--leader-election-namespace=${options.namespace}`,
+    `--leader-election-id=${options.leaseName}`,
+    `--lease-duration=${options.leaseDuration}`,
+    `--renew-deadline=${options.renewDeadline}`,
+    `--retry-period=${options.retryPeriod}`,
+    ...(options.releaseOnCancel ? ["--leader-election-release-on-cancel"] : []),
+  ];
+  // unshare without --fork execs sh, which execs the manager: one PID throughout.
+  const script = 'hostname "$POD_HOSTNAME" && exec "$@"';
+  return spawn(
+    "unshare",
+    ["--uts", "sh", "-c", script, "sh", controllerRuntimeManagerBinary(), ...flags],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, POD_HOSTNAME: options.id },
+    },
+  );
+}
+
 /** Starts a candidate; it begins campaigning at once. */
 export function startCandidate(options: CandidateOptions): Candidate {
   const flags = [
@@ -100,9 +144,11 @@ export function startCandidate(options: CandidateOptions): Candidate {
   const child: ChildProcess =
     options.kind === "client-go"
       ? spawn(clientGoCandidateBinary(), flags, { stdio: ["ignore", "pipe", "pipe"] })
-      : spawn(process.execPath, [path.join(root, "test/support/node-candidate.ts"), ...flags], {
-          stdio: ["ignore", "pipe", "pipe"],
-        });
+      : options.kind === "controller-runtime"
+        ? spawnControllerRuntime(options)
+        : spawn(process.execPath, [path.join(root, "test/support/node-candidate.ts"), ...flags], {
+            stdio: ["ignore", "pipe", "pipe"],
+          });
   const events: CandidateEvent[] = [];
   const stderr: string[] = [];
   let killedAt: number | undefined;

@@ -151,6 +151,11 @@ export interface CheckOptions {
   foreignLabels?: readonly { pod: string; rv: string }[];
   /** When the recording ended: wrong states still open are measured up to here. */
   endAt?: number;
+  /**
+   * Observed mode: the name of the pod a Lease's holderIdentity stands for
+   * (e.g. `<pod>_<uuid>` for controller-runtime); the holder itself by default.
+   */
+  holderPod?: (holder: string) => string;
 }
 
 export type CheckName =
@@ -332,6 +337,8 @@ export function checkInvariants(
   const excused = options.excused ?? [];
   const foreign = new Set((options.foreignLabels ?? []).map((f) => `${f.pod}@${f.rv}`));
   const merged = mergeEvents(events);
+  const holderPodOf = (group: GroupState, holder: string): string =>
+    group.mode === "Observed" && options.holderPod ? options.holderPod(holder) : holder;
   const numeric = merged.every((e) => /^\d+$/.test(e.rv));
   // History a stream missed: from the last resourceVersion it delivered
   // before a re-list to the re-list's resourceVersion.
@@ -508,7 +515,9 @@ export function checkInvariants(
   const holds = (group: GroupState, pod: PodState, at: number): string | undefined => {
     const lease = leases.get(group.leaseName);
     const track = leaseTracks.get(group.leaseName);
-    if (lease?.holder !== pod.name) return "not the Lease holder";
+    if (lease === undefined || holderPodOf(group, lease.holder) !== pod.name) {
+      return "not the Lease holder";
+    }
     if (group.mode === "Managed") {
       if (lease.holderUID !== undefined && lease.holderUID !== pod.uid) {
         return "not the Lease holder (uid)";
@@ -670,7 +679,7 @@ export function checkInvariants(
       if (expiresAt >= at) continue;
       const t = trackOf(group.name);
       for (const k of t.labelled) {
-        if (k.split("/")[0] !== lease.holder || t.wrong.has(k)) continue;
+        if (k.split("/")[0] !== holderPodOf(group, lease.holder) || t.wrong.has(k)) continue;
         t.wrong.set(k, { since: expiresAt, index, why: "Lease expired", toleranceMs: 0 });
       }
     }

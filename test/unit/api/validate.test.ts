@@ -391,3 +391,35 @@ describe("leaseName", () => {
     expect(leaseName({ metadata: { name: "web" }, spec: { lease: {} } })).toBe("web");
   });
 });
+
+describe("validateSpec: spec.identity", () => {
+  const observed = { ...base, mode: "Observed" };
+  it.each([
+    "{hostname}-external-cert-manager-controller",
+    "{podName}",
+    "{hostname}_{uuid}",
+    "worker/{podName}/{uuid}{any}",
+  ])("accepts the template %s in Observed mode", (template) => {
+    const result = validateSpec({ ...observed, identity: { template } });
+    expect(result.ok && result.spec.identity).toEqual({ template });
+  });
+
+  it.each([
+    ["no pod placeholder", "{uuid}-controller"],
+    ["two pod placeholders", "{podName}-{hostname}"],
+    ["an unknown placeholder", "{hostname}-{namespace}"],
+    ["a stray brace", "{hostname}}"],
+    ["empty", ""],
+  ])("refuses a template with %s", (_, template) => {
+    const errors = errorsOf({ ...observed, identity: { template } });
+    expect(errors.some((e) => e.field === "spec.identity.template")).toBe(true);
+  });
+
+  it("refuses identity in Managed mode, naming the field", () => {
+    expect(errorsOf({ ...base, identity: { template: "{podName}" } })).toContainEqual({
+      field: "spec.identity",
+      message:
+        "identity applies to Observed mode only: in Managed mode podium writes the pod's name as holderIdentity",
+    });
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildReport } from "../../../src/cli/explain.ts";
 import type { GroupInput } from "../../../src/cli/report.ts";
+import { renderGroupStatus } from "../../../src/cli/status.ts";
 import { explainWhy, failingRequirements } from "../../../src/cli/why.ts";
 import { T0, group, leaderPod, rawLease, rawPod } from "./fixtures.ts";
 
@@ -105,6 +106,37 @@ describe("explainWhy in Observed mode", () => {
     const w = explainWhy(report, "n", selector, undefined, T0 + 6_000);
     expect(w.lines[0]).toMatch(
       /n does not lead .*: in Observed mode the pods elect themselves on Lease web; it is held by a/,
+    );
+  });
+
+  it("names the pod of a controller-runtime holder, and what was tried for a holder that is none", () => {
+    const cr = "a_0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a";
+    const held = buildReport({
+      group: group({ mode: "Observed" }, ""),
+      pods: [rawPod("a"), rawPod("b")],
+      lease: rawLease(cr, 2),
+      now: T0 + 6_000,
+    });
+    expect(held.lease).toMatchObject({
+      holderPod: "a",
+      mapping: `holder ${cr} is pod a (<hostname>_<uuid> with its hostname)`,
+    });
+    expect(renderGroupStatus(held, T0 + 6_000)).toContain(
+      `  Holder pod:   holder ${cr} is pod a (<hostname>_<uuid> with its hostname)\n`,
+    );
+    expect(explainWhy(held, "b", selector, undefined, T0 + 6_000).lines[0]).toMatch(
+      /it is held by a \(renewed/,
+    );
+
+    const stranger = buildReport({
+      group: group({ mode: "Observed" }, ""),
+      pods: [rawPod("a")],
+      lease: rawLease("laptop", 2),
+      now: T0 + 6_000,
+    });
+    expect(stranger.lease?.holderPod).toBeUndefined();
+    expect(explainWhy(stranger, "a", selector, undefined, T0 + 6_000).lines).toContain(
+      "The holder stands for no pod of the group: holder laptop: no pod named laptop, spec.identity not set, no pod with hostname laptop, not <hostname>_<uuid>.",
     );
   });
 });

@@ -263,4 +263,40 @@ describe("the reconcile", () => {
       "Warning StrayLeaderLabelRemoved: removed role=leader from pod web-b, which does not lead",
     ]);
   });
+
+  it("warns once per Observed holder that stands for no pod: an Event saying what was tried", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", { mode: "Observed" }));
+    h.pods.put(rawPod("web-a"));
+    h.leases.put(rawLease("stranger", 1));
+
+    await h.reconcile();
+    await h.reconcile();
+
+    const message =
+      "Lease web names no pod of this group: holder stranger: no pod named stranger, spec.identity not set, no pod with hostname stranger, not <hostname>_<uuid>";
+    expect(h.recorder.events).toEqual([`Warning HolderNotInGroup: ${message}`]);
+    const ready = h.writer.statuses.at(-1)?.conditions?.find((c) => c.type === "Ready");
+    expect(ready).toMatchObject({ status: "False", reason: "HolderNotInGroup", message });
+
+    h.leases.put(rawLease("stranger-2", 2, { resourceVersion: "6" }));
+    await h.reconcile();
+    expect(h.recorder.events).toHaveLength(2);
+    expect(h.recorder.events[1]).toMatch(/^Warning HolderNotInGroup: .*holder stranger-2: /);
+  });
+
+  it("labels the pod of a controller-runtime holder in Observed mode", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", { mode: "Observed" }));
+    h.pods.put(rawPod("web-a"));
+    h.pods.put(rawPod("web-b"));
+    h.leases.put(rawLease("web-b_0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a", 3));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "label web-b role=leader epoch=3",
+      "status holder=web-b epoch=3",
+    ]);
+  });
 });

@@ -79,6 +79,41 @@ const cases: Record<string, Case> = {
     input: { pods: [pod("a")], lease: lease("outsider", 2), now: T0 },
     want: { holder: undefined, idleReason: "HolderNotInGroup", requeueAfterMs: 15_000 },
   },
+  "labels the pod of a controller-runtime holder (<hostname>_<uuid>)": {
+    input: {
+      pods: [pod("a"), pod("b")],
+      lease: lease("b_0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a", 2),
+      now: T0,
+    },
+    want: {
+      holder: { name: "b", uid: "uid-b" },
+      addLabel: { name: "b", uid: "uid-b", epoch: 2 },
+      transition: { from: "", to: "b", reason: "LeaseHolderChanged", epoch: 2 },
+    },
+  },
+  "a restarted controller-runtime process (new uuid, same pod) is no transition": {
+    input: {
+      pods: [leader("b", 2)],
+      lease: lease("b_6f1d3c1f-2e4a-4c27-9a2f-0b4ea3ac5c1e", 3),
+      now: T0,
+      previousHolder: "b",
+    },
+    want: { holder: { name: "b", uid: "uid-b" }, addLabel: { name: "b", uid: "uid-b", epoch: 3 } },
+  },
+  "labels nobody for a holder that fits two pods, and unlabels the previous one": {
+    input: {
+      pods: [leader("a", 1, { hostname: "shared" }), pod("b", { hostname: "shared" })],
+      lease: lease("shared_0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a", 2),
+      now: T0,
+      previousHolder: "a",
+    },
+    want: {
+      holder: undefined,
+      idleReason: "HolderNotInGroup",
+      removeLabel: [{ name: "a", uid: "uid-a" }],
+      transition: { from: "a", to: "", reason: "HolderGone", epoch: 2 },
+    },
+  },
   "labels nobody without a Lease": {
     input: { pods: [leader("a", 1)], lease: undefined, now: T0, previousHolder: "a" },
     want: {

@@ -7,6 +7,10 @@ import type { Plan, PlanInput } from "../../../src/election/plan.ts";
 import type { LeaseView, PodView } from "../../../src/election/types.ts";
 import { lease, leader, pod, spec, T0 } from "./fixtures.ts";
 
+const CR_UUID = "0b4ea3ac-5c1e-4c27-9a2f-3f1d3c1f2e4a";
+const UNMAPPED_ELSEWHERE =
+  "Lease web-lease names no pod of this group: holder elsewhere: no pod named elsewhere, spec.identity not set, no pod with hostname elsewhere, not <hostname>_<uuid>";
+
 /** 1 s after the Lease fixtures were written: renewal due at T0 + 10 s, expiry at T0 + 15 s. */
 const NOW = T0 + 1000;
 
@@ -373,6 +377,46 @@ describe("planObserved", () => {
     const p = planObserved(inputOf(s));
     expect({ holder: p.summary.holder?.name ?? "", ...writesOf(p) }).toEqual(want);
   });
+
+  it("asks for a warning about a valid holder that stands for no pod, with what was tried", () => {
+    const p = planObserved(
+      inputOf({ spec: observed, pods: [pod("a")], lease: lease("elsewhere", 5) }),
+    );
+    expect(p.unmappedHolder).toEqual({ holder: "elsewhere", message: UNMAPPED_ELSEWHERE });
+    expect(p.summary.ready.message).toBe(UNMAPPED_ELSEWHERE);
+  });
+
+  it("asks for no warning about an expired holder, nor when paused", () => {
+    const expired = {
+      spec: observed,
+      pods: [pod("a")],
+      lease: lease("elsewhere", 5),
+      now: T0 + 15_000,
+    };
+    expect(planObserved(inputOf(expired)).unmappedHolder).toBeUndefined();
+    const paused = {
+      spec: { ...observed, paused: true },
+      blockers: [{ kind: "paused" as const }],
+      pods: [pod("a")],
+      lease: lease("elsewhere", 5),
+    };
+    expect(planObserved(inputOf(paused)).unmappedHolder).toBeUndefined();
+  });
+
+  it("labels the pod that spec.identity names", () => {
+    const p = planObserved(
+      inputOf({
+        spec: {
+          ...observed,
+          identity: { template: "{hostname}-external-cert-manager-controller" },
+        },
+        pods: [pod("cm-1"), pod("cm-2")],
+        lease: lease("cm-2-external-cert-manager-controller", 3),
+      }),
+    );
+    expect(p.addLabel).toEqual({ name: "cm-2", uid: "uid-cm-2", epoch: 3 });
+    expect(p.unmappedHolder).toBeUndefined();
+  });
 });
 
 describe("plan", () => {
@@ -515,10 +559,21 @@ describe("the status summary", () => {
         holder: "",
         epoch: 5,
         counts: "1/1",
-        leaderElected:
-          "False HolderNotInGroup: Lease web-lease is held by elsewhere, which is no pod of this group",
-        ready:
-          "False HolderNotInGroup: Lease web-lease is held by elsewhere, which is no pod of this group",
+        leaderElected: `False HolderNotInGroup: ${UNMAPPED_ELSEWHERE}`,
+        ready: `False HolderNotInGroup: ${UNMAPPED_ELSEWHERE}`,
+      },
+    },
+    "Observed, a controller-runtime holder: the pod of its hostname, and how it was mapped": {
+      spec: { mode: "Observed" },
+      pods: [leader("a", 5), pod("b")],
+      lease: lease(`a_${CR_UUID}`, 5),
+      previousHolder: "a",
+      want: {
+        holder: "a",
+        epoch: 5,
+        counts: "2/2",
+        leaderElected: `True LeaderElected: pod a holds Lease web-lease as a_${CR_UUID} (<hostname>_<uuid> with its hostname) in epoch 5`,
+        ready: `True LeaderElected: pod a holds Lease web-lease as a_${CR_UUID} (<hostname>_<uuid> with its hostname) and alone carries role=leader`,
       },
     },
     "Observed, paused: Ready=False Paused": {

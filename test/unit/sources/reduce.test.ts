@@ -47,6 +47,21 @@ describe("toCachedPod", () => {
     expect(toCachedPod(terminating)).toMatchObject({ terminating: true, ready: false });
   });
 
+  it("keeps what maps a Lease holder to the pod: spec.hostname, hostNetwork, nodeName", () => {
+    const hosted = {
+      ...pod,
+      spec: { ...pod.spec, hostname: "db", hostNetwork: true, nodeName: "n1" },
+    };
+    expect(toCachedPod(hosted)).toMatchObject({
+      hostname: "db",
+      hostNetwork: true,
+      nodeName: "n1",
+    });
+    const plain = toCachedPod({ ...pod, spec: { ...pod.spec, hostname: "", hostNetwork: false } });
+    expect(plain).not.toHaveProperty("hostname");
+    expect(plain).not.toHaveProperty("hostNetwork");
+  });
+
   it("rejects what is not a pod", () => {
     expect(toCachedPod({})).toBeUndefined();
     expect(toCachedPod(null)).toBeUndefined();

@@ -25,6 +25,8 @@ export const ConditionType = {
   Ready: "Ready",
   LeaderElected: "LeaderElected",
   Conflict: "Conflict",
+  /** True while podium distrusts node heartbeats (most look stale at once, or its watches stall). */
+  NodeDisruption: "NodeDisruption",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -37,6 +39,10 @@ export const TransitionReason = {
   HolderNotReady: "HolderNotReady",
   /** The holder recorded in the Lease is no pod of the group (or a recreated pod of the same name). */
   HolderGone: "HolderGone",
+  /** The holder's node is gone, Ready False/Unknown, or tainted out-of-service. */
+  NodeLost: "NodeLost",
+  /** The holder's node has not renewed its heartbeat Lease for nodeHeartbeatGraceSeconds. */
+  NodeHeartbeatStale: "NodeHeartbeatStale",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
   /** No candidate is left: the group has become leaderless. */
@@ -58,9 +64,18 @@ export const EventReason = {
   StrayLeaderLabelRemoved: "StrayLeaderLabelRemoved",
   /** spec.lease.name names a Lease owned by another object: the group touches nothing. */
   LeaseConflict: "LeaseConflict",
+  /** Most node heartbeats look stale at once, or podium's watches stall: no demotion on heartbeats. */
+  NodeDisruption: "NodeDisruption",
+  /** Node heartbeats are trusted again. */
+  NodeDisruptionEnded: "NodeDisruptionEnded",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
 /** The name podium writes as field manager and reports as the Events' controller. */
 export const CONTROLLER_NAME = "electiongroup";
 export const FIELD_MANAGER = "podium";
+
+/** The namespace of the kubelets' heartbeat Leases, one per node, named after it. */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+/** The taint that says a node is shut down for good and its pods may be moved (KEP-2268). */
+export const OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service";

@@ -19,6 +19,18 @@ export const DEFAULT_LEADER_LABEL_VALUE = "leader";
 export const DEFAULT_NOT_READY_TOLERANCE_SECONDS = 0;
 export const DEFAULT_PAUSED = false;
 
+/**
+ * How long a node's heartbeat Lease may go unrenewed (as podium observes it) before its pods stop
+ * being candidates. The kubelet renews every 10 s (a quarter of its 40 s Lease), with up to 4 %
+ * jitter; 15 s tolerates one renewal up to ~4.6 s late (a few retries of the kubelet's backoff)
+ * and still finds a dead node 5 to 15 s after it died, before a client-go standby (15 s after
+ * the last renewal it saw, plus a retry period) would. See docs/nodes.md.
+ */
+export const DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS = 15;
+/** Below this a heartbeat renewed on time could look stale between two renewals' watch events. */
+export const MIN_NODE_HEARTBEAT_GRACE_SECONDS = 2;
+export const MAX_NODE_HEARTBEAT_GRACE_SECONDS = 3600;
+
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
 export const MAX_LEASE_DURATION_SECONDS = 3600;
 export const MAX_RENEW_DEADLINE_SECONDS = 3600;

@@ -26,6 +26,12 @@ export interface LeaderLabel {
   value: string;
 }
 
+/** How podium finds a dead machine beyond the pods' own readiness. */
+export interface FailureDetection {
+  /** A pod whose node's heartbeat Lease was not renewed for this long stops being a candidate. */
+  nodeHeartbeatGraceSeconds: number;
+}
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -35,6 +41,8 @@ export interface ElectionGroupSpec {
   preferredHolder?: string;
   notReadyToleranceSeconds: number;
   paused: boolean;
+  /** Absent in specs written before the field existed; read through nodeHeartbeatGraceMs. */
+  failureDetection?: FailureDetection;
 }
 
 /** metav1.Condition */
@@ -57,6 +65,8 @@ export interface TransitionRecord {
   time: string;
   /** From detection of the cause to the new leader labelled (or the label removed). */
   durationMs: number;
+  /** The node of the previous holder, when the node's failure caused the transition. */
+  node?: string;
 }
 
 export interface ElectionGroupStatus {

@@ -1,11 +1,12 @@
 import type { PodView } from "./types.ts";
 
 /**
- * Reports whether `pod` may lead: not terminating, phase Running and Ready.
+ * Reports whether `pod` may lead: not terminating, phase Running, Ready, and
+ * on a node that does not disqualify it (election/nodes.ts).
  * The group's selector is applied before a pod reaches the election core.
  */
 export function isCandidate(pod: PodView): boolean {
-  return !pod.terminating && pod.phase === "Running" && pod.ready;
+  return !pod.terminating && pod.phase === "Running" && pod.ready && pod.nodeProblem === undefined;
 }
 
 const PRIORITY_LIMIT = 1_000_000_000;

@@ -1,5 +1,6 @@
 import type { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
+import type { NodeProblem } from "./nodes.ts";
 
 /**
  * What the election core needs to know about one pod of a group: the few
@@ -26,6 +27,12 @@ export interface PodView {
   priorityAnnotation?: string;
   /** The value of the first of REVISION_LABELS the pod carries. */
   revision?: string;
+  /** spec.nodeName: the node the pod is bound to. */
+  nodeName?: string;
+  /** Set when the pod's node disqualifies it (election/nodes.ts judges it). */
+  nodeProblem?: NodeProblem;
+  /** When the node must be judged again even if nothing changes (its heartbeat goes stale then). */
+  nodeRecheckAt?: number;
 }
 
 /** What the election core needs to know about a group's Lease. */
@@ -67,6 +74,8 @@ export interface Transition {
   reason: TransitionReason;
   /** The epoch after the transition. */
   epoch: number;
+  /** The previous holder's node, when that node's failure caused the transition. */
+  node?: string;
 }
 
 /** A pod named together with the uid that every write to it is tied to. */

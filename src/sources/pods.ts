@@ -1,6 +1,7 @@
 import { EPOCH_ANNOTATION, PRIORITY_ANNOTATION, REVISION_LABELS } from "../api/constants.ts";
 import { obj, str, stringMap, time } from "./json.ts";
 import type { Source } from "./source.ts";
+import type { Store } from "./store.ts";
 import { matchesSelector } from "../election/index.ts";
 import type { ElectionGroup } from "../api/types.ts";
 
@@ -31,6 +32,8 @@ export interface CachedPod {
   priorityAnnotation?: string;
   epochAnnotation?: string;
   revision?: string;
+  /** spec.nodeName: the node the pod is bound to; absent before scheduling. */
+  nodeName?: string;
 }
 
 /**
@@ -45,6 +48,7 @@ export function toCachedPod(
 ): CachedPod | undefined {
   const pod = obj(raw);
   const meta = obj(pod.metadata);
+  const spec = obj(pod.spec);
   const status = obj(pod.status);
   const namespace = str(meta.namespace);
   const name = str(meta.name);
@@ -80,6 +84,8 @@ export function toCachedPod(
   if (priority !== undefined) cached.priorityAnnotation = priority;
   const epoch = annotations[EPOCH_ANNOTATION];
   if (epoch !== undefined) cached.epochAnnotation = epoch;
+  const nodeName = str(spec.nodeName);
+  if (nodeName) cached.nodeName = nodeName;
   for (const key of REVISION_LABELS) {
     const revision = labels[key];
     if (revision !== undefined) {
@@ -94,6 +100,8 @@ export function toCachedPod(
 export const BY_LABEL = "label";
 /** Pods by namespace. */
 export const BY_NAMESPACE = "namespace";
+/** Pods by the node they are bound to. */
+export const BY_NODE = "node";
 
 /**
  * Pods: cached as {@link CachedPod}. A pod event concerns every group whose
@@ -107,19 +115,23 @@ export const podSource: Source<CachedPod> = {
   indexes: {
     [BY_LABEL]: (p) => Object.entries(p.labels).map(([k, v]) => `${p.namespace}/${k}=${v}`),
     [BY_NAMESPACE]: (p) => [p.namespace],
+    [BY_NODE]: (p) => (p.nodeName === undefined ? [] : [p.nodeName]),
   },
-  *concerns({ item, old }, store) {
-    const seen = new Set<string>();
-    for (const pod of old === undefined ? [item] : [item, old]) {
-      for (const group of store.groupsSelectingAny(pod.namespace, [pod])) {
-        const key = `${group.metadata.namespace}/${group.metadata.name}`;
-        const selector = (group.spec as Partial<ElectionGroup["spec"]> | undefined)?.selector;
-        if (seen.has(key) || selector === undefined || !matchesSelector(pod.labels, selector)) {
-          continue;
-        }
-        seen.add(key);
-        yield key;
-      }
-    }
-  },
+  concerns: ({ item, old }, store) => groupsOfPods(old === undefined ? [item] : [item, old], store),
 };
+
+/** The keys of the groups whose selector matches any of `pods`, each once. */
+export function* groupsOfPods(pods: Iterable<CachedPod>, store: Store): Iterable<string> {
+  const seen = new Set<string>();
+  for (const pod of pods) {
+    for (const group of store.groupsSelectingAny(pod.namespace, [pod])) {
+      const key = `${group.metadata.namespace}/${group.metadata.name}`;
+      const selector = (group.spec as Partial<ElectionGroup["spec"]> | undefined)?.selector;
+      if (seen.has(key) || selector === undefined || !matchesSelector(pod.labels, selector)) {
+        continue;
+      }
+      seen.add(key);
+      yield key;
+    }
+  }
+}

@@ -21,12 +21,13 @@ export const DEFAULT_PAUSED = false;
 
 /**
  * How long a node's heartbeat Lease may go unrenewed (as podium observes it) before its pods stop
- * being candidates. The kubelet renews every 10 s (a quarter of its 40 s Lease), with up to 4 %
- * jitter; 15 s tolerates one renewal up to ~4.6 s late (a few retries of the kubelet's backoff)
- * and still finds a dead node 5 to 15 s after it died, before a client-go standby (15 s after
- * the last renewal it saw, plus a retry period) would. See docs/nodes.md.
+ * being candidates. The kubelet renews every 10 s (a quarter of its 40 s Lease, up to 4 % later).
+ * 18 s tolerates one renewal ~7 s late, finds a dead node 8 to 18 s after it died (13 s on
+ * average, where a client-go standby takes 13 to 17 s), and leaves the disruption guard time to
+ * engage: when every heartbeat stops at once, about 70 % of evenly spread nodes have visibly
+ * missed a renewal before the first one goes stale. See docs/nodes.md.
  */
-export const DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS = 15;
+export const DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS = 18;
 /** Below this a heartbeat renewed on time could look stale between two renewals' watch events. */
 export const MIN_NODE_HEARTBEAT_GRACE_SECONDS = 2;
 export const MAX_NODE_HEARTBEAT_GRACE_SECONDS = 3600;

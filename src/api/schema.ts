@@ -301,7 +301,7 @@ const failureDetection = {
       type: "integer",
       format: "int32",
       description:
-        "A pod stops being a candidate when its node's heartbeat Lease (kube-node-lease) has not been renewed for this long, judged by when podium saw the last renewal, not by the kubelet's clock. The kubelet renews every 10 s; the default 15 tolerates one late renewal. Not applied while most nodes' heartbeats look stale at once (the disruption guard).",
+        "A pod stops being a candidate when its node's heartbeat Lease (kube-node-lease) has not been renewed for this long, judged by when podium saw the last renewal, not by the kubelet's clock. The kubelet renews every 10 s; the default 18 tolerates one renewal about 7 s late. Not applied while most nodes' heartbeats look stale at once (the disruption guard).",
       default: DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
       minimum: MIN_NODE_HEARTBEAT_GRACE_SECONDS,
       maximum: MAX_NODE_HEARTBEAT_GRACE_SECONDS,

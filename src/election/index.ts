@@ -18,6 +18,7 @@ export {
   holderNodeRecheckMs,
   judgeNode,
   judgePodNodes,
+  missedRenewal,
   nodeHeartbeatGraceMs,
   nodeProblemReason,
   nodeProblemText,

@@ -18,6 +18,8 @@ export interface NodeView {
    * (client-go's observedTime); undefined when the node has no heartbeat Lease.
    */
   heartbeatObservedAt?: number;
+  /** Time between the last two renewals podium saw (the node's cadence), when known. */
+  heartbeatIntervalMs?: number;
 }
 
 /** Why a pod's node disqualifies it; each names the node. */
@@ -32,7 +34,7 @@ export interface NodeDisruption {
   /** True: no pod is disqualified on its heartbeat nor on a Ready=Unknown node. */
   active: boolean;
   reason: "HeartbeatsTrusted" | "MostHeartbeatsStale" | "WatchesStalled";
-  /** Nodes whose heartbeat is stale (by the group's grace) or whose Ready is Unknown. */
+  /** Nodes that visibly missed a heartbeat renewal, or whose Ready is Unknown. */
   silentNodes: number;
   nodes: number;
   message: string;
@@ -66,6 +68,19 @@ export function nodeHeartbeatGraceMs(spec: Pick<ElectionGroupSpec, "failureDetec
   );
 }
 
+/**
+ * Whether `node` has visibly missed a heartbeat renewal: none seen for 5 %
+ * (the kubelet's jitter is 4 %) plus 250 ms beyond its own cadence, capped at
+ * the grace. This comes well before staleness, which is what lets the guard
+ * see a disruption before the first node's heartbeat goes stale. A cadence
+ * not yet known (one renewal seen) counts as the grace.
+ */
+export function missedRenewal(node: NodeView, graceMs: number, now: number): boolean {
+  if (node.heartbeatObservedAt === undefined) return false;
+  const cadenceMs = Math.min(node.heartbeatIntervalMs ?? graceMs, graceMs);
+  return now - node.heartbeatObservedAt > Math.min(cadenceMs * 1.05 + 250, graceMs);
+}
+
 /** Whether `node`'s heartbeat has gone unrenewed for `graceMs`; a node without one never has. */
 export function heartbeatStale(node: NodeView, graceMs: number, now: number): boolean {
   return node.heartbeatObservedAt !== undefined && now - node.heartbeatObservedAt >= graceMs;
@@ -74,12 +89,12 @@ export function heartbeatStale(node: NodeView, graceMs: number, now: number): bo
 /**
  * Returns whether the heartbeats of `nodes` can be trusted. Like the node
  * lifecycle controller's disruption modes: when more than
- * {@link DISRUPTION_FRACTION} of the nodes are silent at once (stale
- * heartbeat, or Ready=Unknown, which the node controller derives from the
- * same heartbeats), the likely cause is the control plane or podium's own
- * view, not that many machines died together. The same when podium's own
- * watches stall. A lone node counts: a one-node cluster never demotes on
- * heartbeats.
+ * {@link DISRUPTION_FRACTION} of the nodes are silent at once (a renewal
+ * visibly missed, see {@link missedRenewal}, or Ready=Unknown, which the
+ * node controller derives from the same heartbeats), the likely cause is the
+ * control plane or podium's own view, not that many machines died together.
+ * The same when podium's own watches stall. A lone node counts: a one-node
+ * cluster never demotes on heartbeats.
  */
 export function assessDisruption(
   nodes: readonly NodeView[],
@@ -88,7 +103,7 @@ export function assessDisruption(
   stalledWatches: readonly string[],
 ): NodeDisruption {
   const silentNodes = nodes.filter(
-    (n) => n.ready === "Unknown" || heartbeatStale(n, graceMs, now),
+    (n) => n.ready === "Unknown" || missedRenewal(n, graceMs, now),
   ).length;
   const base = { silentNodes, nodes: nodes.length };
   if (stalledWatches.length > 0) {
@@ -104,7 +119,7 @@ export function assessDisruption(
       ...base,
       active: true,
       reason: "MostHeartbeatsStale",
-      message: `${String(silentNodes)} of ${String(nodes.length)} nodes look silent at once (more than ${String(DISRUPTION_FRACTION * 100)}%): likely a control-plane or network problem, so no pod is demoted on node heartbeats`,
+      message: `${String(silentNodes)} of ${String(nodes.length)} nodes missed a heartbeat at once (more than ${String(DISRUPTION_FRACTION * 100)}%): likely a control-plane or network problem, so no pod is demoted on node heartbeats`,
     };
   }
   return {

@@ -15,6 +15,8 @@ export interface CachedHeartbeat {
    * from here, as client-go judges a Lease, never from the kubelet's clock.
    */
   observedAt: number;
+  /** Time between the last two renewals podium saw: the node's own cadence. */
+  intervalMs?: number;
 }
 
 /**
@@ -30,9 +32,11 @@ export function toCachedHeartbeat(
   const node = str(obj(lease.metadata).name);
   if (!node) return undefined;
   const renewTime = time(obj(lease.spec).renewTime);
-  const observedAt =
-    previous !== undefined && previous.renewTime === renewTime ? previous.observedAt : now;
-  return renewTime === undefined ? { node, observedAt } : { node, renewTime, observedAt };
+  if (previous !== undefined && previous.renewTime === renewTime) return previous;
+  const cached: CachedHeartbeat = { node, observedAt: now };
+  if (renewTime !== undefined) cached.renewTime = renewTime;
+  if (previous !== undefined) cached.intervalMs = now - previous.observedAt;
+  return cached;
 }
 
 /** The grace of a group's spec as written (a malformed value reads as the default). */

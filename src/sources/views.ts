@@ -48,6 +48,7 @@ export function toLeaseView(lease: CachedLease): LeaseView {
 export function toNodeView(node: CachedNode, heartbeat: CachedHeartbeat | undefined): NodeView {
   const view: NodeView = { name: node.name, ready: node.ready, outOfService: node.outOfService };
   if (heartbeat !== undefined) view.heartbeatObservedAt = heartbeat.observedAt;
+  if (heartbeat?.intervalMs !== undefined) view.heartbeatIntervalMs = heartbeat.intervalMs;
   return view;
 }
 

@@ -176,7 +176,7 @@ describe("the ElectionGroup API through kubectl", () => {
       leaderLabel: { key: "role", value: "leader" },
       notReadyToleranceSeconds: 0,
       paused: false,
-      failureDetection: { nodeHeartbeatGraceSeconds: 15 },
+      failureDetection: { nodeHeartbeatGraceSeconds: 18 },
     });
   });
 

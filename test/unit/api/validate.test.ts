@@ -22,7 +22,7 @@ describe("validateSpec: defaults", () => {
         leaderLabel: { key: "role", value: "leader" },
         notReadyToleranceSeconds: 0,
         paused: false,
-        failureDetection: { nodeHeartbeatGraceSeconds: 15 },
+        failureDetection: { nodeHeartbeatGraceSeconds: 18 },
       },
     });
   });
@@ -79,7 +79,7 @@ describe("validateSpec: valid specs", () => {
       preferredHolder: "web-0",
       notReadyToleranceSeconds: 0,
       paused: false,
-      failureDetection: { nodeHeartbeatGraceSeconds: 15 },
+      failureDetection: { nodeHeartbeatGraceSeconds: 18 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });

@@ -32,7 +32,9 @@ function node(
     ...o,
   };
   // exactOptionalPropertyTypes: an override of undefined removes the field.
-  return Object.fromEntries(Object.entries(view).filter(([, v]) => v !== undefined)) as unknown as NodeView;
+  return Object.fromEntries(
+    Object.entries(view).filter(([, v]) => v !== undefined),
+  ) as unknown as NodeView;
 }
 
 const TRUSTED: NodeDisruption = assessDisruption([], GRACE, NOW, []);

@@ -1,6 +1,6 @@
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { ElectionGroup } from "../../src/api/types.ts";
+import type { TransitionRecord } from "../../src/api/types.ts";
 import { InvariantChecker } from "../support/invariant-checker.ts";
 import { connect, createNamespace, waitFor } from "../support/kube.ts";
 import type { Clients } from "../support/kube.ts";
@@ -75,7 +75,7 @@ describe("dead nodes and hung leaders", () => {
     await waitForLeader(clients, namespace, app, `app=${app}`, { expected: `${app}-a` });
   }
 
-  async function history(app: string): Promise<NonNullable<ElectionGroup["status"]>["history"]> {
+  async function history(app: string): Promise<TransitionRecord[]> {
     return (await getGroup(clients, namespace, app)).status?.history ?? [];
   }
 

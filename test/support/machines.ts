@@ -82,7 +82,11 @@ export async function startMachine(
   closeSync(log);
   const entry = { child, name };
   machines.add(entry);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      resolve();
+    });
+  });
   child.once("exit", () => machines.delete(entry));
   const machine: Machine = {
     name,

@@ -1,4 +1,5 @@
 /** Sentences and cells for the parts of a report; shared by status, why and switchover. */
+import { nodeProblemText } from "../election/index.ts";
 import type { Blocker } from "../election/index.ts";
 import type { Eligibility, GroupReport, PodReport, RankRule } from "./report.ts";
 import { isoSeconds, listing, timeAndAge } from "./format.ts";
@@ -16,6 +17,8 @@ export function eligibilityText(e: Eligibility, now: number): string {
       return e.since === undefined
         ? "NotReady (no Ready condition)"
         : `NotReady since ${timeAndAge(e.since, now)}`;
+    case "nodeProblem":
+      return `on a failed node (${nodeProblemText(e.problem)})`;
     case "notCandidate":
       return "not a candidate";
   }

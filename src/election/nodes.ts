@@ -206,13 +206,13 @@ export function nodeProblemReason(problem: NodeProblem): TransitionReason {
 export function nodeProblemText(problem: NodeProblem): string {
   switch (problem.kind) {
     case "deleted":
-      return `its node ${problem.node} no longer exists`;
+      return `node ${problem.node} no longer exists`;
     case "outOfService":
-      return `its node ${problem.node} is tainted node.kubernetes.io/out-of-service`;
+      return `node ${problem.node} is tainted node.kubernetes.io/out-of-service`;
     case "notReady":
-      return `its node ${problem.node} is Ready=${problem.status}`;
+      return `node ${problem.node} is Ready=${problem.status}`;
     case "heartbeatStale":
-      return `its node ${problem.node} has not renewed its heartbeat for ${String(Math.round(problem.silentMs / 1000))}s`;
+      return `node ${problem.node} has not renewed its heartbeat for ${String(Math.round(problem.silentMs / 1000))}s`;
   }
 }
 

@@ -304,15 +304,12 @@ describe("nodeHeartbeatGraceMs and nodeProblemText", () => {
     );
   });
   it.each([
-    [{ kind: "deleted", node: "n" }, "its node n no longer exists"],
-    [
-      { kind: "outOfService", node: "n" },
-      "its node n is tainted node.kubernetes.io/out-of-service",
-    ],
-    [{ kind: "notReady", node: "n", status: "Unknown" }, "its node n is Ready=Unknown"],
+    [{ kind: "deleted", node: "n" }, "node n no longer exists"],
+    [{ kind: "outOfService", node: "n" }, "node n is tainted node.kubernetes.io/out-of-service"],
+    [{ kind: "notReady", node: "n", status: "Unknown" }, "node n is Ready=Unknown"],
     [
       { kind: "heartbeatStale", node: "n", silentMs: 21_400 },
-      "its node n has not renewed its heartbeat for 21s",
+      "node n has not renewed its heartbeat for 21s",
     ],
   ] as const)("%j", (problem, text) => {
     expect(nodeProblemText(problem)).toBe(text);

@@ -132,9 +132,10 @@ export class Manager {
 
   /**
    * The watches that show no life: none of their list, events or bookmarks
-   * for their inactivity deadline (each such deadline brings a re-list), or,
-   * for the node heartbeats, for two kubelet renew intervals while any node
-   * has one (every node renews every 10 s, so that watch is never quiet).
+   * for two inactivity deadlines (each deadline brings a re-list, so a quiet
+   * but healthy watch shows life at least that often), or, for the node
+   * heartbeats, for two kubelet renew intervals while any node has one
+   * (every node renews every 10 s, so that watch is never quiet).
    * The election core then distrusts heartbeats (the disruption guard).
    */
   stalledWatches(): string[] {
@@ -146,7 +147,7 @@ export class Manager {
           ? cache.list().length > 0
             ? HEARTBEAT_WATCH_QUIET_MS
             : Infinity
-          : this.#options.watchInactivityTimeoutMs;
+          : 2 * this.#options.watchInactivityTimeoutMs;
       for (const w of cache.watches()) {
         if (w.hasSynced() && now - w.lastActivityAt() > quietMs) stalled.add(w.name);
       }

@@ -52,6 +52,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
     watchInactivityTimeoutMs: options.watchInactivityTimeoutMs,
     requestTimeoutMs: options.kubeApiTimeoutMs,
     concurrency: options.maxConcurrentReconciles,
+    watchNodes: options.watchNodes,
   });
 
   const endpoints: Endpoint[] = [];
@@ -86,8 +87,11 @@ async function run(options: Options, logger: Logger): Promise<number> {
       identity: options.identity,
       namespaces: options.namespaces.length > 0 ? options.namespaces : "all",
       leaderElect: options.leaderElect,
+      nodeFailureDetection: options.watchNodes,
     },
-    "podium started",
+    options.watchNodes
+      ? "podium started"
+      : "podium started; node failure detection is off (pods on dead nodes wait for Kubernetes to mark them NotReady)",
   );
 
   let code = 0;

@@ -23,6 +23,8 @@ export interface Options {
   leaderElectionRenewDeadlineMs: number;
   leaderElectionRetryPeriodMs: number;
   identity: string;
+  /** Watch Nodes and kube-node-lease so that a pod on a dead node stops being a candidate. */
+  watchNodes: boolean;
 }
 
 interface FlagSpec {
@@ -112,6 +114,11 @@ const FLAGS = {
     type: "string",
     help: "interval between acquire and renew attempts",
     default: "2s",
+  },
+  "node-failure-detection": {
+    type: "string",
+    help: "watch Nodes and their heartbeat Leases to drop pods on dead nodes: auto (on unless --namespace is given), on or off; needs the node roles of config/rbac",
+    default: "auto",
   },
   help: { type: "boolean", help: "print this help", default: "false" },
 } as const satisfies Record<string, FlagSpec>;
@@ -299,6 +306,7 @@ export function parseOptions(
       "leader-election-retry-period",
     ),
     identity: env.POD_NAME ?? `${hostname()}_${process.pid}`,
+    watchNodes: nodeFailureDetection(get("node-failure-detection"), namespaces),
   };
   if (options.syncPeriodMs < 1000) throw new OptionsError("--sync-period: must be at least 1s");
   if (options.kubeApiTimeoutMs < 1000) {
@@ -308,6 +316,26 @@ export function parseOptions(
     throw new OptionsError("--watch-inactivity-timeout: must be at least 5s");
   }
   return options;
+}
+
+/**
+ * Whether to watch nodes: `auto` does cluster-wide (the shipped ClusterRole
+ * reads Nodes and every Lease) and not in namespaced mode, whose Roles
+ * cannot grant a cluster-scoped kind; `on` needs the node roles bound.
+ */
+function nodeFailureDetection(value: string, namespaces: readonly string[]): boolean {
+  switch (value) {
+    case "auto":
+      return namespaces.length === 0;
+    case "on":
+      return true;
+    case "off":
+      return false;
+    default:
+      throw new OptionsError(
+        `--node-failure-detection: ${JSON.stringify(value)} is not auto, on or off`,
+      );
+  }
 }
 
 function podNamespaceFromServiceAccount(): string | undefined {

@@ -26,6 +26,8 @@ export const ConditionType = {
   LeaderElected: "LeaderElected",
   Conflict: "Conflict",
   LabelConflict: "LabelConflict",
+  /** True while podium distrusts node heartbeats (most look stale at once, or its watches stall). */
+  NodeDisruption: "NodeDisruption",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -38,6 +40,10 @@ export const TransitionReason = {
   HolderNotReady: "HolderNotReady",
   /** The holder recorded in the Lease is no pod of the group (or a recreated pod of the same name). */
   HolderGone: "HolderGone",
+  /** The holder's node is gone, Ready False/Unknown, or tainted out-of-service. */
+  NodeLost: "NodeLost",
+  /** The holder's node has not renewed its heartbeat Lease for nodeHeartbeatGraceSeconds. */
+  NodeHeartbeatStale: "NodeHeartbeatStale",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
   /** Someone set the holder's leader label key to another value: podium does not fight over it. */
@@ -65,9 +71,18 @@ export const EventReason = {
   LabelConflict: "LabelConflict",
   /** Observed: the Lease's valid holder stands for no pod of the group (or for several). */
   HolderNotInGroup: "HolderNotInGroup",
+  /** Most node heartbeats look stale at once, or podium's watches stall: no demotion on heartbeats. */
+  NodeDisruption: "NodeDisruption",
+  /** Node heartbeats are trusted again. */
+  NodeDisruptionEnded: "NodeDisruptionEnded",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
 /** The name podium writes as field manager and reports as the Events' controller. */
 export const CONTROLLER_NAME = "electiongroup";
 export const FIELD_MANAGER = "podium";
+
+/** The namespace of the kubelets' heartbeat Leases, one per node, named after it. */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+/** The taint that says a node is shut down for good and its pods may be moved (KEP-2268). */
+export const OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service";

@@ -19,6 +19,19 @@ export const DEFAULT_LEADER_LABEL_VALUE = "leader";
 export const DEFAULT_NOT_READY_TOLERANCE_SECONDS = 0;
 export const DEFAULT_PAUSED = false;
 
+/**
+ * How long a node's heartbeat Lease may go unrenewed (as podium observes it) before its pods stop
+ * being candidates. The kubelet renews every 10 s (a quarter of its 40 s Lease, up to 4 % later).
+ * 18 s tolerates one renewal ~7 s late, finds a dead node 8 to 18 s after it died (13 s on
+ * average, where a client-go standby takes 13 to 17 s), and leaves the disruption guard time to
+ * engage: when every heartbeat stops at once, about 70 % of evenly spread nodes have visibly
+ * missed a renewal before the first one goes stale. See docs/nodes.md.
+ */
+export const DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS = 18;
+/** Below this a heartbeat renewed on time could look stale between two renewals' watch events. */
+export const MIN_NODE_HEARTBEAT_GRACE_SECONDS = 2;
+export const MAX_NODE_HEARTBEAT_GRACE_SECONDS = 3600;
+
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
 export const MAX_LEASE_DURATION_SECONDS = 3600;
 export const MAX_RENEW_DEADLINE_SECONDS = 3600;

@@ -14,6 +14,7 @@ import {
   DEFAULT_LEADER_LABEL_VALUE,
   DEFAULT_LEASE_DURATION_SECONDS,
   DEFAULT_MODE,
+  DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
   DEFAULT_NOT_READY_TOLERANCE_SECONDS,
   DEFAULT_PAUSED,
   DEFAULT_RENEW_DEADLINE_SECONDS,
@@ -24,9 +25,11 @@ import {
   MAX_MATCH_EXPRESSION_VALUES,
   MAX_MATCH_EXPRESSIONS,
   MAX_MATCH_LABELS,
+  MAX_NODE_HEARTBEAT_GRACE_SECONDS,
   MAX_NOT_READY_TOLERANCE_SECONDS,
   MAX_RENEW_DEADLINE_SECONDS,
   MAX_RETRY_PERIOD_SECONDS,
+  MIN_NODE_HEARTBEAT_GRACE_SECONDS,
 } from "./defaults.ts";
 
 /** One `x-kubernetes-validations` entry: a CEL rule and the error it reports. */
@@ -337,6 +340,24 @@ const identity = {
   },
 } as const satisfies JSONSchemaProps;
 
+const failureDetection = {
+  type: "object",
+  description:
+    "How podium finds a dead machine beyond the pods' own readiness, which nobody updates when a node dies.",
+  default: {},
+  properties: {
+    nodeHeartbeatGraceSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "A pod stops being a candidate when its node's heartbeat Lease (kube-node-lease) has not been renewed for this long, judged by when podium saw the last renewal, not by the kubelet's clock. The kubelet renews every 10 s; the default 18 tolerates one renewal about 7 s late. Not applied while most nodes' heartbeats look stale at once (the disruption guard).",
+      default: DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
+      minimum: MIN_NODE_HEARTBEAT_GRACE_SECONDS,
+      maximum: MAX_NODE_HEARTBEAT_GRACE_SECONDS,
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 /** The schema of `.spec`. */
 export const specSchema = {
   type: "object",
@@ -377,6 +398,7 @@ export const specSchema = {
       default: DEFAULT_PAUSED,
     },
     identity,
+    failureDetection,
   },
   "x-kubernetes-validations": [
     {
@@ -483,6 +505,12 @@ const transitionRecord = {
         "Milliseconds from detecting the cause to the new leader labelled (or the label removed).",
       minimum: 0,
       maximum: MAX_INT64,
+    },
+    node: {
+      type: "string",
+      description:
+        "The previous holder's node, when that node's failure caused the transition (NodeLost, NodeHeartbeatStale).",
+      maxLength: MAX_DNS_SUBDOMAIN_LENGTH,
     },
   },
 } as const satisfies JSONSchemaProps;

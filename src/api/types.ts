@@ -32,6 +32,12 @@ export interface IdentityFormat {
   template: string;
 }
 
+/** How podium finds a dead machine beyond the pods' own readiness. */
+export interface FailureDetection {
+  /** A pod whose node's heartbeat Lease was not renewed for this long stops being a candidate. */
+  nodeHeartbeatGraceSeconds: number;
+}
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -43,6 +49,8 @@ export interface ElectionGroupSpec {
   paused: boolean;
   /** Observed mode only: how holderIdentity names a pod, beyond the formats podium knows. */
   identity?: IdentityFormat;
+  /** Absent in specs written before the field existed; read through nodeHeartbeatGraceMs. */
+  failureDetection?: FailureDetection;
 }
 
 /** metav1.Condition */
@@ -65,6 +73,8 @@ export interface TransitionRecord {
   time: string;
   /** From detection of the cause to the new leader labelled (or the label removed). */
   durationMs: number;
+  /** The node of the previous holder, when the node's failure caused the transition. */
+  node?: string;
 }
 
 export interface ElectionGroupStatus {

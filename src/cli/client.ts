@@ -10,7 +10,7 @@ import {
   CustomObjectsApi,
   KubeConfig,
 } from "@kubernetes/client-node";
-import { GROUP, PLURAL, VERSION as API_VERSION } from "../api/constants.ts";
+import { GROUP, NODE_LEASE_NAMESPACE, PLURAL, VERSION as API_VERSION } from "../api/constants.ts";
 import type { ElectionGroup } from "../api/types.ts";
 import { callOptions, createClientFactory } from "../kube/client.ts";
 import { VERSION } from "../version.ts";
@@ -30,6 +30,12 @@ export interface PodiumApi {
   /** The Lease, or undefined when it does not exist. */
   getLease(namespace: string, name: string): Promise<unknown>;
   setPreferredHolder(namespace: string, group: string, pod: string): Promise<void>;
+  /**
+   * The Node `name` and its heartbeat Lease in kube-node-lease, each
+   * undefined when it does not exist; undefined altogether when the user may
+   * not read them (the report then leaves nodes out).
+   */
+  getNode?(name: string): Promise<{ node: unknown; heartbeat: unknown } | undefined>;
 }
 
 /**
@@ -139,6 +145,20 @@ export function connect(flags: GlobalFlags): PodiumApi {
       orUndefinedOn404(`Lease ${ns}/${name}`, () =>
         coordination.readNamespacedLease({ namespace: ns, name }),
       ),
+    async getNode(name) {
+      try {
+        const [node, heartbeat] = await Promise.all([
+          orUndefinedOn404(`node ${name}`, () => core.readNode({ name })),
+          orUndefinedOn404(`Lease ${NODE_LEASE_NAMESPACE}/${name}`, () =>
+            coordination.readNamespacedLease({ namespace: NODE_LEASE_NAMESPACE, name }),
+          ),
+        ]);
+        return { node, heartbeat };
+      } catch {
+        // Reading nodes is not the plugin's business to require: leave them out.
+        return undefined;
+      }
+    },
     async setPreferredHolder(ns, group, pod) {
       try {
         await custom.patchNamespacedCustomObject(

@@ -1,4 +1,5 @@
 /** Sentences and cells for the parts of a report; shared by status, why and switchover. */
+import { nodeProblemText } from "../election/index.ts";
 import type { Blocker } from "../election/index.ts";
 import type { Eligibility, GroupReport, PodReport, RankRule } from "./report.ts";
 import { isoSeconds, listing, timeAndAge } from "./format.ts";
@@ -18,6 +19,8 @@ export function eligibilityText(e: Eligibility, now: number): string {
         : `NotReady since ${timeAndAge(e.since, now)}`;
     case "labelConflict":
       return `not eligible: its label ${e.key}=${e.value} was not set by podium, which never overwrites it`;
+    case "nodeProblem":
+      return `on a failed node (${nodeProblemText(e.problem)})`;
     case "notCandidate":
       return "not a candidate";
   }

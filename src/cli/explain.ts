@@ -17,6 +17,10 @@ import {
   decideObserved,
   describeMapping,
   gate,
+  getCondition,
+  judgeNode,
+  nodeHeartbeatGraceMs,
+  withNodeJudgement,
   identityOf,
   isCandidate,
   mapHolder,
@@ -27,7 +31,15 @@ import {
   selectorToString,
 } from "../election/index.ts";
 import { decidingRule as coreDecidingRule } from "../election/index.ts";
-import type { Blocker, GroupIdentity, LeaseView, PodView, RankContext } from "../election/index.ts";
+import type {
+  Blocker,
+  GroupIdentity,
+  LeaseView,
+  NodeDisruption,
+  NodeView,
+  PodView,
+  RankContext,
+} from "../election/index.ts";
 import type {
   Eligibility,
   GroupInput,
@@ -37,7 +49,7 @@ import type {
   RankRule,
   SpecReading,
 } from "./report.ts";
-import { leaseFacts, podFacts } from "./views.ts";
+import { leaseFacts, nodeFacts, podFacts } from "./views.ts";
 import type { PodFacts } from "./views.ts";
 
 const DEFAULT_LEADER_LABEL: LeaderLabel = {
@@ -84,7 +96,11 @@ export function buildReport(input: GroupInput): GroupReport {
     .map((p) => podFacts(p, leaderLabel))
     .filter((f): f is PodFacts => f !== undefined)
     .filter((f) => reading.selector && matchesSelector(f.cached.labels, reading.selector));
-  const views = facts.map((f) => f.view);
+  const views = judgeNodes(
+    facts.map((f) => f.view),
+    input,
+    spec,
+  );
 
   const leaseRead = input.lease === undefined ? undefined : leaseFacts(input.lease, now);
   let leaseView: LeaseView | undefined = leaseRead?.view;
@@ -118,8 +134,7 @@ export function buildReport(input: GroupInput): GroupReport {
     preferredHolder: spec?.preferredHolder,
     newestRevision: newestRevision(views),
   };
-  const pods = facts.map((f): PodReport => {
-    const v = f.view;
+  const pods = views.map((v): PodReport => {
     const report: PodReport = {
       name: v.name,
       uid: v.uid,
@@ -133,6 +148,7 @@ export function buildReport(input: GroupInput): GroupReport {
     };
     if (v.readySince !== undefined) report.readySince = v.readySince;
     if (v.revision !== undefined) report.revision = v.revision;
+    if (v.nodeName !== undefined) report.node = v.nodeName;
     const i = ranked.findIndex((r) => r.uid === v.uid);
     const self = ranked[i];
     if (self !== undefined) {
@@ -232,6 +248,7 @@ export function eligibility(pod: PodView, key = DEFAULT_LEADER_LABEL.key): Eligi
       ? { kind: "notReady" }
       : { kind: "notReady", since: pod.readySince };
   }
+  if (pod.nodeProblem !== undefined) return { kind: "nodeProblem", problem: pod.nodeProblem };
   if (pod.foreignLabelValue !== undefined) {
     return { kind: "labelConflict", key, value: pod.foreignLabelValue };
   }
@@ -275,6 +292,42 @@ export function decidingRule(
     case "name":
       return { rule: { kind: rule }, aFirst };
   }
+}
+
+/**
+ * `pods` with their nodes judged by the election core, as the operator
+ * judges them, when the plugin could read the nodes. The disruption guard is
+ * the operator's, from the group's NodeDisruption condition: only it saw
+ * every heartbeat arrive.
+ */
+function judgeNodes(
+  pods: PodView[],
+  input: GroupInput,
+  spec: Parameters<typeof nodeHeartbeatGraceMs>[0] | undefined,
+): PodView[] {
+  const raw = input.nodes;
+  if (raw === undefined) return pods;
+  const nodes = new Map<string, NodeView>();
+  for (const [name, r] of raw) {
+    const view = nodeFacts(r);
+    if (view !== undefined) nodes.set(name, view);
+  }
+  const condition = getCondition(input.group.status?.conditions, "NodeDisruption");
+  const disruption: NodeDisruption = {
+    active: condition?.status === "True",
+    reason: condition?.reason === "WatchesStalled" ? "WatchesStalled" : "MostHeartbeatsStale",
+    silentNodes: 0,
+    nodes: nodes.size,
+    message: condition?.message ?? "",
+  };
+  const judgement = {
+    nodes: [...nodes.values()],
+    node: (name: string) => nodes.get(name),
+    graceMs: nodeHeartbeatGraceMs(spec ?? {}),
+    now: input.now,
+    stalledWatches: [],
+  };
+  return pods.map((p) => withNodeJudgement(p, judgeNode(p.nodeName, judgement, disruption)));
 }
 
 /** The other live groups with a valid spec, as conflict detection sees them. */

@@ -13,7 +13,7 @@ import type {
   TransitionRecord,
 } from "../api/types.ts";
 import type { FieldError } from "../api/validate.ts";
-import type { Blocker } from "../election/index.ts";
+import type { Blocker, NodeProblem } from "../election/index.ts";
 
 /** Why a pod is or is not a candidate (DESIGN §2: not terminating, Running, Ready). */
 export type Eligibility =
@@ -23,6 +23,8 @@ export type Eligibility =
   | { kind: "notReady"; since?: number }
   /** Its leader label key holds another value (someone else's), which podium never overwrites. */
   | { kind: "labelConflict"; key: string; value: string }
+  /** Its node is gone, Ready False/Unknown, out-of-service, or its heartbeat is stale. */
+  | { kind: "nodeProblem"; problem: NodeProblem }
   /** Not a candidate for a reason this plugin does not know how to name. */
   | { kind: "notCandidate" };
 
@@ -48,6 +50,8 @@ export interface PodReport {
   terminating: boolean;
   priority: number;
   revision?: string;
+  /** spec.nodeName */
+  node?: string;
   /** Carries the group's leader label (key=value). */
   labelled: boolean;
   /** The group's status names it as holder. */
@@ -117,6 +121,11 @@ export interface GroupInput {
   lease: unknown;
   /** Every group of the namespace, for conflicts; undefined when not read. */
   siblings?: readonly ElectionGroup[];
+  /**
+   * The pods' nodes by name, each with its heartbeat Lease (undefined when
+   * absent); undefined when not read, and then no pod is judged by its node.
+   */
+  nodes?: ReadonlyMap<string, { node: unknown; heartbeat: unknown }>;
   now: number;
 }
 

@@ -226,7 +226,31 @@ export async function loadReport(
   ]);
   const leaseName = reading.spec?.lease.name ?? group.status?.leaseName ?? name;
   const lease = await api.getLease(namespace, leaseName);
-  return { report: buildReport({ group, pods, lease, siblings, now: now() }), group };
+  const nodes = await readNodes(api, pods);
+  const input = { group, pods, lease, siblings, now: now() };
+  return { report: buildReport(nodes === undefined ? input : { ...input, nodes }), group };
+}
+
+/** The nodes of `pods` with their heartbeats; undefined when the user may not read them. */
+async function readNodes(
+  api: PodiumApi,
+  pods: readonly unknown[],
+): Promise<Map<string, { node: unknown; heartbeat: unknown }> | undefined> {
+  const getNode = api.getNode?.bind(api);
+  if (getNode === undefined) return undefined;
+  const names = new Set(
+    pods.flatMap((p) => {
+      const name = (p as { spec?: { nodeName?: unknown } }).spec?.nodeName;
+      return typeof name === "string" && name !== "" ? [name] : [];
+    }),
+  );
+  const nodes = new Map<string, { node: unknown; heartbeat: unknown }>();
+  for (const name of names) {
+    const read = await getNode(name);
+    if (read === undefined) return undefined;
+    nodes.set(name, read);
+  }
+  return nodes;
 }
 
 export interface StatusOptions {

@@ -8,8 +8,10 @@ import { toCachedLease } from "../sources/leases.ts";
 import type { CachedLease } from "../sources/leases.ts";
 import { toCachedPod } from "../sources/pods.ts";
 import type { CachedPod } from "../sources/pods.ts";
-import { toLeaseView, toPodView } from "../sources/views.ts";
-import type { LeaseView, PodView } from "../election/index.ts";
+import { toCachedHeartbeat } from "../sources/node-leases.ts";
+import { toCachedNode } from "../sources/nodes.ts";
+import { toLeaseView, toNodeView, toPodView } from "../sources/views.ts";
+import type { LeaseView, NodeView, PodView } from "../election/index.ts";
 
 /** A pod reduced as podium's cache keeps it, plus its labels for the selector. */
 export interface PodFacts {
@@ -47,4 +49,18 @@ export function leaseFacts(raw: unknown, now: number): LeaseFacts | undefined {
   if (cached === undefined) return undefined;
   const view = toLeaseView(cached);
   return { cached, view };
+}
+
+/**
+ * The election core's view of a node read straight from the API server. Only
+ * the operator knows when it saw a heartbeat renewed: the plugin dates it by
+ * the kubelet's renewTime, an estimate that trusts the kubelet's clock.
+ */
+export function nodeFacts(raw: { node: unknown; heartbeat: unknown }): NodeView | undefined {
+  const node = toCachedNode(raw.node);
+  if (node === undefined) return undefined;
+  const renewTime = toCachedHeartbeat(raw.heartbeat, 0)?.renewTime;
+  const heartbeat =
+    renewTime === undefined ? undefined : { node: node.name, observedAt: renewTime };
+  return toNodeView(node, heartbeat);
 }

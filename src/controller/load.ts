@@ -1,13 +1,13 @@
 import type { ElectionGroup } from "../api/types.ts";
 import type { ValidationResult } from "../api/validate.ts";
 import { leaseName } from "../api/defaults.ts";
-import { identityOf } from "../election/index.ts";
-import type { GroupIdentity, LeaseView, PodView } from "../election/index.ts";
+import { identityOf, judgePodNodes, nodeHeartbeatGraceMs } from "../election/index.ts";
+import type { GroupIdentity, LeaseView, NodeDisruption, PodView } from "../election/index.ts";
 import type { SpecValidations } from "../sources/groups.ts";
 import type { CachedLease } from "../sources/leases.ts";
 import type { CachedPod } from "../sources/pods.ts";
 import type { Store } from "../sources/store.ts";
-import { toLeaseView, toPodView } from "../sources/views.ts";
+import { nodeView, nodeViews, toLeaseView, toPodView } from "../sources/views.ts";
 import type { OwnWrites } from "./own-writes.ts";
 
 /** Everything one reconcile reads, from the caches and podium's own recent writes. */
@@ -17,8 +17,10 @@ export interface Loaded {
   validation: ValidationResult;
   /** The group's pods (matching its selector); empty when the spec is invalid. */
   pods: CachedPod[];
-  /** The election core's view of `pods`, for the group's leader label. */
+  /** The election core's view of `pods`, for the group's leader label, with their nodes judged. */
   podViews: PodView[];
+  /** Whether node heartbeats are trusted; undefined when podium does not watch nodes. */
+  nodeDisruption?: NodeDisruption;
   /** The other live, valid groups of the namespace that may claim some of `pods`. */
   others: GroupIdentity[];
   /** The name of the group's Lease; "" when the spec is invalid. */
@@ -37,6 +39,7 @@ export interface LoadSources {
   store: Store;
   ownWrites: OwnWrites;
   validations: SpecValidations;
+  now: () => number;
 }
 
 /**
@@ -44,7 +47,7 @@ export interface LoadSources {
  * reconcile decides from; undefined when the group no longer exists.
  */
 export function load(
-  { store, ownWrites, validations }: LoadSources,
+  { store, ownWrites, validations, now }: LoadSources,
   namespace: string,
   name: string,
 ): Loaded | undefined {
@@ -76,11 +79,23 @@ export function load(
   const cachedLease = ownWrites.lease(namespace, lease, store.lease(namespace, lease));
   const holderPod =
     cachedLease && cachedLease.holder !== "" ? store.pod(namespace, cachedLease.holder) : undefined;
+  const views = pods.map((p) => toPodView(p, spec.leaderLabel));
+  // The election core judges each pod's node; the shell only gathers the facts.
+  const judged = store.watchesNodes()
+    ? judgePodNodes(views, {
+        nodes: nodeViews(store),
+        node: (n) => nodeView(store, n),
+        graceMs: nodeHeartbeatGraceMs(spec),
+        now: now(),
+        stalledWatches: store.stalledWatches(),
+      })
+    : undefined;
   return {
     group,
     validation,
     pods,
-    podViews: pods.map((p) => toPodView(p, spec.leaderLabel)),
+    podViews: judged?.pods ?? views,
+    ...(judged === undefined ? {} : { nodeDisruption: judged.disruption }),
     others,
     leaseName: lease,
     lease: cachedLease,

@@ -13,10 +13,13 @@ import { WatchedCache } from "../sources/cache.ts";
 import type { WatchSettings } from "../sources/cache.ts";
 import { SpecValidations, groupSource } from "../sources/groups.ts";
 import { leaseSource } from "../sources/leases.ts";
+import { nodeLeaseSource } from "../sources/node-leases.ts";
+import { nodeSource } from "../sources/nodes.ts";
 import { podSource } from "../sources/pods.ts";
 import type { Source, SourceEvent } from "../sources/source.ts";
 import { createStore } from "../sources/store.ts";
 import type { Store } from "../sources/store.ts";
+import { registerNodeMetrics } from "./node-metrics.ts";
 import { OwnWrites } from "./own-writes.ts";
 import { Reconciler } from "./reconcile.ts";
 import type { Writer } from "./writer.ts";
@@ -38,6 +41,8 @@ export interface ManagerOptions {
   watchInactivityTimeoutMs: number;
   /** The bound of each list page request and of each watch request's response headers. */
   requestTimeoutMs: number;
+  /** Watch Nodes and their heartbeat Leases, so that a pod on a dead node stops being a candidate. */
+  watchNodes?: boolean;
 }
 
 /**
@@ -46,6 +51,8 @@ export interface ManagerOptions {
  * so by then lists have failed too and the replica is blind.
  */
 const WATCHDOG_DEADLINES = 3;
+/** Two kubelet heartbeat renew intervals (10 s each): the node-lease watch is never quieter. */
+const HEARTBEAT_WATCH_QUIET_MS = 20_000;
 
 /**
  * Owns the sources' caches, the work queue and the workers of the
@@ -84,8 +91,15 @@ export class Manager {
     this.#groups = watch(groupSource(validations));
     const pods = watch(podSource);
     const leases = watch(leaseSource(ownWrites));
+    const nodes = options.watchNodes === true ? watch(nodeSource) : undefined;
+    const nodeLeases = options.watchNodes === true ? watch(nodeLeaseSource) : undefined;
 
-    this.#store = createStore({ groups: this.#groups, pods, leases }, () => this.synced());
+    this.#store = createStore(
+      { groups: this.#groups, pods, leases, ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}) },
+      () => this.synced(),
+      () => this.stalledWatches(),
+    );
+    if (nodeLeases !== undefined) registerNodeMetrics(metrics.registry, this.#store, clock);
     this.queue = new WorkQueue({ name: CONTROLLER_NAME, clock, registry: metrics.registry });
     this.#reconciler = new Reconciler({
       store: this.#store,
@@ -114,6 +128,31 @@ export class Manager {
   /** Whether every cache has completed its first list. */
   synced(): boolean {
     return this.#watches().every((w) => w.hasSynced());
+  }
+
+  /**
+   * The watches that show no life: none of their list, events or bookmarks
+   * for two inactivity deadlines (each deadline brings a re-list, so a quiet
+   * but healthy watch shows life at least that often), or, for the node
+   * heartbeats, for two kubelet renew intervals while any node has one
+   * (every node renews every 10 s, so that watch is never quiet).
+   * The election core then distrusts heartbeats (the disruption guard).
+   */
+  stalledWatches(): string[] {
+    const now = this.#options.clock.now();
+    const stalled = new Set<string>();
+    for (const cache of this.#caches) {
+      const quietMs =
+        cache.source.name === nodeLeaseSource.name
+          ? cache.list().length > 0
+            ? HEARTBEAT_WATCH_QUIET_MS
+            : Infinity
+          : 2 * this.#options.watchInactivityTimeoutMs;
+      for (const w of cache.watches()) {
+        if (w.hasSynced() && now - w.lastActivityAt() > quietMs) stalled.add(w.name);
+      }
+    }
+    return [...stalled];
   }
 
   /** /readyz: every cache synced. */

@@ -1,5 +1,12 @@
 import { EventReason } from "../api/constants.ts";
-import { blockerMessage, fillRefusal, fillStatus, gate, plan } from "../election/index.ts";
+import {
+  blockerMessage,
+  fillNodeDisruption,
+  fillRefusal,
+  fillStatus,
+  gate,
+  plan,
+} from "../election/index.ts";
 import type { Blocker, Gate } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -12,6 +19,7 @@ import { ensureFinalizer, finalize } from "./finalize.ts";
 import { GroupMetrics } from "./group-metrics.ts";
 import { warnUnmappedHolder } from "./holder-notice.ts";
 import { load } from "./load.ts";
+import { forgetNodeDisruption, reportNodeDisruption } from "./node-report.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
 import {
@@ -71,6 +79,7 @@ export class Reconciler {
     const loaded = load(deps, namespace, name);
     if (loaded === undefined) {
       this.#groupMetrics.forget(namespace, name);
+      forgetNodeDisruption(deps.metrics, namespace, name);
       deps.ownWrites.forgetGroup(namespace, name);
       return {};
     }
@@ -153,8 +162,13 @@ export class Reconciler {
     }
     reportLabelConflict(deps.recorder, group, next.summary.labelConflict, log);
     if (next.unmappedHolder) warnUnmappedHolder(deps.recorder, group, next.unmappedHolder, log);
+    const { nodeDisruption } = loaded;
+    if (nodeDisruption !== undefined) reportNodeDisruption(deps, group, nodeDisruption, log);
     await writeStatus(deps, group, signal, (s, nowIso) => {
       fillStatus(s, { ...next.summary, durationMs }, group.metadata.generation, nowIso);
+      if (nodeDisruption !== undefined) {
+        fillNodeDisruption(s, nodeDisruption, group.metadata.generation, nowIso);
+      }
     });
     const { holder, readyCandidates } = next.summary;
     this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);

@@ -116,7 +116,8 @@ export function reportTransition(
       "Normal",
       EventReason.LeaderLost,
       "Elect",
-      `pod ${transition.from} lost leadership: ${transition.reason}`,
+      `pod ${transition.from} lost leadership: ${transition.reason}` +
+        (transition.node === undefined ? "" : ` (node ${transition.node})`),
     );
   }
   if (transition.to === "" && group.spec.mode !== "Observed") {
@@ -128,6 +129,6 @@ export function reportTransition(
       "no ready pod matches the selector; the group is leaderless and the Lease is released",
     );
   }
-  const { from, to, epoch, reason } = transition;
-  log.info({ from, to, epoch, reason, durationMs }, "leadership moved");
+  const { from, to, epoch, reason, node } = transition;
+  log.info({ from, to, epoch, reason, node, durationMs }, "leadership moved");
 }

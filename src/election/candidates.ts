@@ -3,12 +3,17 @@ import type { PodView } from "./types.ts";
 /**
  * Reports whether `pod` may lead: not terminating, phase Running, Ready, and
  * free to carry the leader label (its key holds no other value, which podium
- * would have to overwrite). The group's selector is applied before a pod
- * reaches the election core.
+ * would have to overwrite), on a node that does not disqualify it
+ * (election/nodes.ts). The group's selector is applied before a pod reaches
+ * the election core.
  */
 export function isCandidate(pod: PodView): boolean {
   return (
-    !pod.terminating && pod.phase === "Running" && pod.ready && pod.foreignLabelValue === undefined
+    !pod.terminating &&
+    pod.phase === "Running" &&
+    pod.ready &&
+    pod.foreignLabelValue === undefined &&
+    pod.nodeProblem === undefined
   );
 }
 

@@ -12,6 +12,29 @@ export { leaseRecord } from "./lease-record.ts";
 export type { LeaseRecord } from "./lease-record.ts";
 export { decideManaged } from "./managed.ts";
 export { decideObserved } from "./observed.ts";
+export {
+  assessDisruption,
+  DISRUPTION_FRACTION,
+  DISRUPTION_RECHECK_MS,
+  heartbeatStale,
+  holderNodeRecheckMs,
+  judgeNode,
+  judgePodNodes,
+  missedRenewal,
+  nodeHeartbeatGraceMs,
+  nodeProblemReason,
+  nodeProblemText,
+  withNodeJudgement,
+} from "./nodes.ts";
+export { disruptionChange, fillNodeDisruption } from "./node-status.ts";
+export type { DisruptionChange } from "./node-status.ts";
+export type {
+  NodeDisruption,
+  NodeJudgementInput,
+  NodeProblem,
+  NodeView,
+  PodNodeJudgement,
+} from "./nodes.ts";
 export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext, RankRuleName } from "./order.ts";
 export { plan, planManaged, planObserved } from "./plan.ts";

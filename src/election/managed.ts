@@ -2,6 +2,7 @@ import { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
 import { isCandidate } from "./candidates.ts";
 import { renewDueAt, renewIntervalMs } from "./lease.ts";
+import { holderNodeRecheckMs, nodeProblemReason } from "./nodes.ts";
 import { rankNextHolders } from "./order.ts";
 import type { LeaseView, ManagedDecision, ManagedInput, PodRef, PodView } from "./types.ts";
 
@@ -10,7 +11,7 @@ type HolderState =
   /** No Lease, or a released one: the group is leaderless. */
   | { kind: "none" }
   /** The Lease names a holder that must give up leadership now. */
-  | { kind: "lost"; name: string; reason: TransitionReason }
+  | { kind: "lost"; name: string; reason: TransitionReason; node?: string }
   /** The holder keeps leadership; `toleranceLeftMs` while it is NotReady. */
   | { kind: "kept"; pod: PodView; lease: LeaseView; toleranceLeftMs?: number };
 
@@ -35,6 +36,9 @@ const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
  *     `HolderGone` — the Lease names something podium cannot tie to a pod it
  *     elected;
  *   - it is terminating: `HolderTerminating`;
+ *   - its node disqualifies it (gone, Ready False/Unknown, out-of-service:
+ *     `NodeLost`; heartbeat stale: `NodeHeartbeatStale`; see nodes.ts), with
+ *     no tolerance: the node's grace was the wait;
  *   - it is NotReady past the tolerance, or in phase Succeeded/Failed:
  *     `HolderNotReady`.
  * - A candidate named by `spec.preferredHolder` takes over from a holder that
@@ -58,6 +62,16 @@ const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
  *   pod is always a candidate except while it waits out the tolerance.
  */
 export function decideManaged(input: ManagedInput): ManagedDecision {
+  const decision = decide(input);
+  // Look again the instant the holder's node heartbeat would go stale.
+  const recheck = holderNodeRecheckMs(decision.holder?.uid, input.pods, input.now);
+  if (recheck !== undefined) {
+    decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, recheck);
+  }
+  return decision;
+}
+
+function decide(input: ManagedInput): ManagedDecision {
   const { spec, pods, lease, now } = input;
   const counts = { candidates: pods.length, readyCandidates: pods.filter(isCandidate).length };
   const labelled = pods.filter((p) => p.leaderLabelValue === spec.leaderLabel.value);
@@ -82,9 +96,12 @@ export function decideManaged(input: ManagedInput): ManagedDecision {
 
   const from = state.kind === "lost" ? state.name : "";
   const reason = state.kind === "lost" ? state.reason : TransitionReason.Elected;
+  const node = state.kind === "lost" ? state.node : undefined;
   if (first !== undefined) {
+    const elected = elect(first, from, reason, lease, spec);
+    if (node !== undefined && elected.transition) elected.transition.node = node;
     return {
-      ...elect(first, from, reason, lease, spec),
+      ...elected,
       removeLabel: labelled.filter((p) => p.uid !== first.uid).map(ref),
       ...counts,
     };
@@ -103,6 +120,7 @@ export function decideManaged(input: ManagedInput): ManagedDecision {
   };
   if (from !== "" && lease !== undefined) {
     decision.transition = { from, to: "", reason, epoch: lease.transitions };
+    if (node !== undefined) decision.transition.node = node;
   }
   return decision;
 }
@@ -131,6 +149,10 @@ function holderState({ spec, pods, lease, now }: ManagedInput): HolderState {
     return { kind: "lost", name, reason: TransitionReason.HolderGone };
   }
   if (pod.terminating) return { kind: "lost", name, reason: TransitionReason.HolderTerminating };
+  if (pod.nodeProblem !== undefined) {
+    const { node } = pod.nodeProblem;
+    return { kind: "lost", name, reason: nodeProblemReason(pod.nodeProblem), node };
+  }
   if (pod.foreignLabelValue !== undefined) {
     return { kind: "lost", name, reason: TransitionReason.HolderLabelConflict };
   }

@@ -84,7 +84,8 @@ export interface StatusSummary {
   epoch: number;
   candidates: number;
   readyCandidates: number;
-  transition?: { from: string; to: string; reason: string; epoch: number } | undefined;
+  transition?:
+    { from: string; to: string; reason: string; epoch: number; node?: string } | undefined;
   /** From detection of the transition's cause to its label write. */
   durationMs: number;
   leaderElected: ConditionState;

@@ -1,6 +1,7 @@
 import type { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
 import type { HolderMapping } from "./identity.ts";
+import type { NodeProblem } from "./nodes.ts";
 
 /**
  * What the election core needs to know about one pod of a group: the few
@@ -37,8 +38,12 @@ export interface PodView {
   hostname?: string;
   /** spec.hostNetwork is true: the pod's hostname is its node's (Observed identities). */
   hostNetwork?: true;
-  /** spec.nodeName, once scheduled (the node whose hostname a hostNetwork pod has). */
+  /** spec.nodeName: the node the pod is bound to (a hostNetwork pod's hostname is its name). */
   nodeName?: string;
+  /** Set when the pod's node disqualifies it (election/nodes.ts judges it). */
+  nodeProblem?: NodeProblem;
+  /** When the node must be judged again even if nothing changes (its heartbeat goes stale then). */
+  nodeRecheckAt?: number;
 }
 
 /** What the election core needs to know about a group's Lease. */
@@ -80,6 +85,8 @@ export interface Transition {
   reason: TransitionReason;
   /** The epoch after the transition. */
   epoch: number;
+  /** The previous holder's node, when that node's failure caused the transition. */
+  node?: string;
 }
 
 /** A pod named together with the uid that every write to it is tied to. */

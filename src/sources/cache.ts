@@ -32,7 +32,8 @@ export class WatchedCache<T> implements Cache<T> {
     onEvent: (event: SourceEvent<T>) => void,
   ) {
     this.source = source;
-    const scopes = namespaces.length > 0 ? namespaces : [undefined];
+    const scopes =
+      source.scopes?.(namespaces) ?? (namespaces.length > 0 ? namespaces : [undefined]);
     this.#watches = scopes.map((ns) => {
       const fieldSelector = source.fieldSelector?.(ns);
       const watch: ListWatch<T> = new ListWatch<T>({

@@ -1,6 +1,7 @@
 import { EPOCH_ANNOTATION, PRIORITY_ANNOTATION, REVISION_LABELS } from "../api/constants.ts";
 import { obj, str, stringMap, time } from "./json.ts";
 import type { Source } from "./source.ts";
+import type { Store } from "./store.ts";
 import { matchesSelector } from "../election/index.ts";
 import type { ElectionGroup } from "../api/types.ts";
 
@@ -106,6 +107,8 @@ export function toCachedPod(
 export const BY_LABEL = "label";
 /** Pods by namespace. */
 export const BY_NAMESPACE = "namespace";
+/** Pods by the node they are bound to. */
+export const BY_NODE = "node";
 
 /**
  * Pods: cached as {@link CachedPod}. A pod event concerns every group whose
@@ -119,19 +122,23 @@ export const podSource: Source<CachedPod> = {
   indexes: {
     [BY_LABEL]: (p) => Object.entries(p.labels).map(([k, v]) => `${p.namespace}/${k}=${v}`),
     [BY_NAMESPACE]: (p) => [p.namespace],
+    [BY_NODE]: (p) => (p.nodeName === undefined ? [] : [p.nodeName]),
   },
-  *concerns({ item, old }, store) {
-    const seen = new Set<string>();
-    for (const pod of old === undefined ? [item] : [item, old]) {
-      for (const group of store.groupsSelectingAny(pod.namespace, [pod])) {
-        const key = `${group.metadata.namespace}/${group.metadata.name}`;
-        const selector = (group.spec as Partial<ElectionGroup["spec"]> | undefined)?.selector;
-        if (seen.has(key) || selector === undefined || !matchesSelector(pod.labels, selector)) {
-          continue;
-        }
-        seen.add(key);
-        yield key;
-      }
-    }
-  },
+  concerns: ({ item, old }, store) => groupsOfPods(old === undefined ? [item] : [item, old], store),
 };
+
+/** The keys of the groups whose selector matches any of `pods`, each once. */
+export function* groupsOfPods(pods: Iterable<CachedPod>, store: Store): Iterable<string> {
+  const seen = new Set<string>();
+  for (const pod of pods) {
+    for (const group of store.groupsSelectingAny(pod.namespace, [pod])) {
+      const key = `${group.metadata.namespace}/${group.metadata.name}`;
+      const selector = (group.spec as Partial<ElectionGroup["spec"]> | undefined)?.selector;
+      if (seen.has(key) || selector === undefined || !matchesSelector(pod.labels, selector)) {
+        continue;
+      }
+      seen.add(key);
+      yield key;
+    }
+  }
+}

@@ -19,6 +19,13 @@ export interface Source<T> {
   name: string;
   /** The collection path, cluster-wide (`namespace` undefined) or in one namespace. */
   path(namespace: string | undefined): string;
+  /**
+   * Where to list and watch, given the namespaces podium watches (empty: all):
+   * by default one list-watch per watched namespace, or one cluster-wide.
+   * Cluster-scoped kinds (Nodes) and kinds of one fixed namespace (node
+   * heartbeats) say so here.
+   */
+  scopes?(watched: readonly string[]): readonly (string | undefined)[];
   /** A field selector for the list and watch, if the kind needs one. */
   fieldSelector?(namespace: string | undefined): string | undefined;
   /**

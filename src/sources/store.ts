@@ -1,8 +1,11 @@
+import { NODE_LEASE_NAMESPACE } from "../api/constants.ts";
 import type { ElectionGroup, LabelSelector } from "../api/types.ts";
 import { matchesSelector } from "../election/index.ts";
 import { BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
 import type { CachedLease } from "./leases.ts";
-import { BY_LABEL, BY_NAMESPACE } from "./pods.ts";
+import type { CachedHeartbeat } from "./node-leases.ts";
+import type { CachedNode } from "./nodes.ts";
+import { BY_LABEL, BY_NAMESPACE, BY_NODE } from "./pods.ts";
 import type { CachedPod } from "./pods.ts";
 import { keyOf } from "./source.ts";
 import type { Cache } from "./source.ts";
@@ -23,20 +26,42 @@ export interface Store {
   podsFor(namespace: string, selector: LabelSelector): CachedPod[];
   pod(namespace: string, name: string): CachedPod | undefined;
   lease(namespace: string, name: string): CachedLease | undefined;
+  /** Pods (of the watched namespaces) bound to node `name`. */
+  podsOnNode(name: string): CachedPod[];
+  /**
+   * Whether podium watches Nodes and their heartbeats. When it does not
+   * (namespaced mode without the node roles), no pod is judged by its node.
+   */
+  watchesNodes(): boolean;
+  node(name: string): CachedNode | undefined;
+  nodes(): CachedNode[];
+  /** The heartbeat Lease of node `name`, as podium observed it. */
+  nodeHeartbeat(name: string): CachedHeartbeat | undefined;
+  /** Names of podium's watches that show no life (see the manager's watch health). */
+  stalledWatches(): readonly string[];
   /** Whether every cache has completed its first list. */
   synced(): boolean;
 }
 
-/** The caches a store reads. */
+/** The caches a store reads; `nodes` and `nodeLeases` only when podium watches nodes. */
 export interface Caches {
   groups: Cache<ElectionGroup>;
   pods: Cache<CachedPod>;
   leases: Cache<CachedLease>;
+  nodes?: Cache<CachedNode>;
+  nodeLeases?: Cache<CachedHeartbeat>;
 }
 
-/** Returns the Store over `caches`; `synced` reports whether they have all listed once. */
-export function createStore(caches: Caches, synced: () => boolean): Store {
-  const { groups, pods, leases } = caches;
+/**
+ * Returns the Store over `caches`; `synced` reports whether they have all
+ * listed once, `stalledWatches` which of them show no life.
+ */
+export function createStore(
+  caches: Caches,
+  synced: () => boolean,
+  stalledWatches: () => readonly string[] = () => [],
+): Store {
+  const { groups, pods, leases, nodes, nodeLeases } = caches;
   return {
     group: (namespace, name) => groups.get(keyOf(namespace, name)),
     groups: () => groups.list(),
@@ -65,6 +90,12 @@ export function createStore(caches: Caches, synced: () => boolean): Store {
     },
     pod: (namespace, name) => pods.get(keyOf(namespace, name)),
     lease: (namespace, name) => leases.get(keyOf(namespace, name)),
+    podsOnNode: (name) => pods.byIndex(BY_NODE, name),
+    watchesNodes: () => nodes !== undefined && nodeLeases !== undefined,
+    node: (name) => nodes?.get(name),
+    nodes: () => nodes?.list() ?? [],
+    nodeHeartbeat: (name) => nodeLeases?.get(keyOf(NODE_LEASE_NAMESPACE, name)),
+    stalledWatches,
     synced,
   };
 }

@@ -1,5 +1,8 @@
 import type { LeaderLabel } from "../api/types.ts";
-import type { LeaseView, PodView } from "../election/index.ts";
+import type { LeaseView, NodeView, PodView } from "../election/index.ts";
+import type { CachedHeartbeat } from "./node-leases.ts";
+import type { CachedNode } from "./nodes.ts";
+import type { Store } from "./store.ts";
 import type { CachedLease } from "./leases.ts";
 import type { CachedPod } from "./pods.ts";
 
@@ -42,4 +45,23 @@ export function toLeaseView(lease: CachedLease): LeaseView {
   if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
   if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
   return view;
+}
+
+/** The election core's view of a node and its heartbeat. */
+export function toNodeView(node: CachedNode, heartbeat: CachedHeartbeat | undefined): NodeView {
+  const view: NodeView = { name: node.name, ready: node.ready, outOfService: node.outOfService };
+  if (heartbeat !== undefined) view.heartbeatObservedAt = heartbeat.observedAt;
+  if (heartbeat?.intervalMs !== undefined) view.heartbeatIntervalMs = heartbeat.intervalMs;
+  return view;
+}
+
+/** Every cached node with its heartbeat, for the disruption guard. */
+export function nodeViews(store: Store): NodeView[] {
+  return store.nodes().map((n) => toNodeView(n, store.nodeHeartbeat(n.name)));
+}
+
+/** The node `name` with its heartbeat, or undefined when no such Node is cached. */
+export function nodeView(store: Store, name: string): NodeView | undefined {
+  const node = store.node(name);
+  return node && toNodeView(node, store.nodeHeartbeat(name));
 }

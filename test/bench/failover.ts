@@ -70,6 +70,7 @@ export interface FailoverContext {
 const LABEL_TIMEOUT_MS: Record<Cause, number> = {
   notready: 30_000,
   "pod-delete": 30_000,
+  // With node failure detection on, the Node watch sees the deletion at once; without it,
   // PodGC deletes pods of a deleted node after a 40 s quarantine, checked every 20 s.
   "node-delete": 150_000,
 };

@@ -230,9 +230,10 @@ function ratioTable(failover: readonly CauseResult[], clientgo: readonly ClientG
         ".",
       "The podium side starts at the API write that a kubelet, PodGC or a person would make; the " +
         "time a kubelet needs to notice a crashed container (its probe period) is not included. " +
-        "With few client-go trials, its p95 and p99 are its maximum. A deleted node is the one " +
-        "cause where podium is slower than client-go: it waits for PodGC (40-80 s), while " +
-        "client-go's standbys only wait for the Lease to expire.",
+        "With few client-go trials, its p95 and p99 are its maximum. A deleted node is seen in " +
+        "podium's Node watch (reason NodeLost, docs/nodes.md); without node failure detection " +
+        "(--node-failure-detection=off, or namespaced mode) podium waits for PodGC (40-80 s) " +
+        "there, while client-go's standbys only wait for the Lease to expire.",
     ],
   };
 }

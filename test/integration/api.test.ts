@@ -177,6 +177,7 @@ describe("the ElectionGroup API through kubectl", () => {
       leaderLabel: { key: "role", value: "leader" },
       notReadyToleranceSeconds: 0,
       paused: false,
+      failureDetection: { nodeHeartbeatGraceSeconds: 18 },
     });
   });
 
@@ -190,6 +191,7 @@ describe("the ElectionGroup API through kubectl", () => {
       "preferredHolder",
       "notReadyToleranceSeconds",
       "paused",
+      "failureDetection",
     ]) {
       // Each field is listed with its type and followed by a description.
       expect(out).toMatch(new RegExp(`^  ${field}\\t<\\w+>.*\\n(  enum: .*\\n)?    \\S`, "m"));

@@ -109,6 +109,8 @@ describe("installing podium", () => {
     expect(can("update", "leases.coordination.k8s.io")).toBe("yes");
     expect(can("patch", "electiongroups.podium.dev/status")).toBe("yes");
     expect(can("create", "events.events.k8s.io")).toBe("yes");
+    expect(can("watch", "nodes")).toBe("yes");
+    expect(can("patch", "nodes")).toBe("no");
     expect(can("get", "secrets")).toBe("no");
     expect(can("delete", "pods")).toBe("no");
     expect(can("create", "electiongroups.podium.dev")).toBe("no");

@@ -16,6 +16,7 @@ import type {
   GroupState,
   Interval,
   LeaseState,
+  NodeFailure,
   PodState,
   RecordedEvent,
   Selector,
@@ -139,6 +140,7 @@ export class InvariantChecker {
   readonly #loops: Promise<void>[] = [];
   readonly #foreign: { pod: string; rv: string }[] = [];
   readonly #excused: Interval[] = [];
+  readonly #nodeFailures: NodeFailure[] = [];
   readonly #live = {
     pod: new Map<string, PodState>(),
     lease: new Map<string, LeaseState>(),
@@ -196,6 +198,11 @@ export class InvariantChecker {
     this.#foreign.push({ pod, rv });
   }
 
+  /** Declares that the test failed the node of `pods` now (a cause for check d). */
+  noteNodeFailure(pods: readonly string[], what: string): void {
+    this.#nodeFailures.push({ pods, at: Date.now(), what });
+  }
+
   /** Declares a span during which the operator could not act (check b does not count it). */
   excuse(from: number, to: number, reason: string): void {
     this.#excused.push({ from, to, reason });
@@ -224,9 +231,12 @@ export class InvariantChecker {
   }
 
   /** Checks the history recorded so far, with the hijacks and excuses declared. */
-  check(options: Omit<CheckOptions, "excused" | "foreignLabels"> = {}): CheckResult {
+  check(
+    options: Omit<CheckOptions, "excused" | "foreignLabels" | "nodeFailures"> = {},
+  ): CheckResult {
     return checkInvariants(this.events, {
       ...options,
+      nodeFailures: this.#nodeFailures,
       excused: this.#excused,
       foreignLabels: this.#foreign,
       endAt: options.endAt ?? this.#stoppedAt ?? Date.now(),

@@ -47,6 +47,7 @@
  *       briefly (a flap the operator saw counts);
  *     - spec.preferredHolder names another pod that is a candidate;
  *     - the group's selector, leader label, mode or Lease name changed;
+ *     - the test declared that it failed X's node before (`nodeFailures`);
  *     - a stream had to re-list (its history between the two lists is
  *       unknown, so a cause may have been missed): recorded as a cause
  *       "history gap" so that an API server restart cannot produce a false
@@ -142,6 +143,13 @@ export interface Interval {
   reason: string;
 }
 
+/** A node failure the test caused; see {@link CheckOptions.nodeFailures}. */
+export interface NodeFailure {
+  pods: readonly string[];
+  at: number;
+  what: string;
+}
+
 export interface CheckOptions {
   /** How long a labelled pod may be in the wrong state (check b). Default 2000 ms. */
   transitionWindowMs?: number;
@@ -149,6 +157,13 @@ export interface CheckOptions {
   excused?: readonly Interval[];
   /** Labels the test put on itself: the pod and the resourceVersion its patch returned. */
   foreignLabels?: readonly { pod: string; rv: string }[];
+  /**
+   * Node failures the test caused (a node deleted, its heartbeat stopped, its
+   * Ready condition or an out-of-service taint set), which no pod event
+   * shows: the pods it hosted and when (local time). A transition away from
+   * one of those pods after that time has this cause (d).
+   */
+  nodeFailures?: readonly NodeFailure[];
   /** When the recording ended: wrong states still open are measured up to here. */
   endAt?: number;
   /**
@@ -334,6 +349,7 @@ export function checkInvariants(
   options: CheckOptions = {},
 ): CheckResult {
   const windowMs = options.transitionWindowMs ?? 2000;
+  const nodeFailures = options.nodeFailures ?? [];
   const excused = options.excused ?? [];
   const foreign = new Set((options.foreignLabels ?? []).map((f) => `${f.pod}@${f.rv}`));
   const merged = mergeEvents(events);
@@ -462,6 +478,7 @@ export function checkInvariants(
       const cause =
         prev.cause ??
         describeCause(group, prev, pods) ??
+        nodeFailures.find((f) => f.at <= at && f.pods.includes(prev.holder))?.what ??
         (gapWithin(prev.sinceRv, lease.rv) ? "history gap (a stream re-listed)" : undefined);
       transitions.push({
         group: group.name,

@@ -2,6 +2,10 @@ import type { ElectionGroup } from "../../src/api/types.ts";
 import { SpecValidations, groupSource } from "../../src/sources/groups.ts";
 import { leaseSource } from "../../src/sources/leases.ts";
 import type { CachedLease, LeaseWriteMemory } from "../../src/sources/leases.ts";
+import { nodeLeaseSource } from "../../src/sources/node-leases.ts";
+import type { CachedHeartbeat } from "../../src/sources/node-leases.ts";
+import { nodeSource } from "../../src/sources/nodes.ts";
+import type { CachedNode } from "../../src/sources/nodes.ts";
 import { podSource } from "../../src/sources/pods.ts";
 import type { CachedPod } from "../../src/sources/pods.ts";
 import type { Cache, Source } from "../../src/sources/source.ts";
@@ -25,16 +29,17 @@ export class MemoryCache<T> implements Cache<T> {
 
   /** Adds or replaces an object given as the API server sends it; returns what is cached. */
   put(raw: Record<string, unknown>): T {
-    const meta = raw.metadata as { namespace: string; name: string };
-    const key = `${meta.namespace}/${meta.name}`;
+    const meta = raw.metadata as { namespace?: string; name: string };
+    // Cluster-scoped objects (Nodes) are keyed by name, as the list-watch keys them.
+    const key = meta.namespace === undefined ? meta.name : `${meta.namespace}/${meta.name}`;
     const item = this.#source.reduce(raw, this.#now(), this.#items.get(key));
     if (item === undefined) throw new Error(`${this.#source.name}: ${key} does not reduce`);
     this.#items.set(key, item);
     return item;
   }
 
-  delete(namespace: string, name: string): void {
-    this.#items.delete(`${namespace}/${name}`);
+  delete(namespace: string | undefined, name: string): void {
+    this.#items.delete(namespace === undefined ? name : `${namespace}/${name}`);
   }
 
   get(key: string): T | undefined {
@@ -52,21 +57,44 @@ export class MemoryCache<T> implements Cache<T> {
   }
 }
 
-/** The three caches of the controller in memory, and the real Store over them. */
+/** The caches of the controller in memory, and the real Store over them. */
 export interface MemoryStore {
   groups: MemoryCache<ElectionGroup>;
   pods: MemoryCache<CachedPod>;
   leases: MemoryCache<CachedLease>;
+  /** Present with `{ nodes: true }`: the store then judges pods by their nodes. */
+  nodes?: MemoryCache<CachedNode>;
+  nodeLeases?: MemoryCache<CachedHeartbeat>;
   store: Store;
   validations: SpecValidations;
 }
 
-/** Returns an in-memory store whose caches count as synced. */
-export function memoryStore(now: () => number, leaseMemory: LeaseWriteMemory): MemoryStore {
+/** Returns an in-memory store whose caches count as synced; with `nodes`, it watches nodes too. */
+export function memoryStore(
+  now: () => number,
+  leaseMemory: LeaseWriteMemory,
+  {
+    nodes: withNodes = false,
+    stalledWatches = () => [],
+  }: {
+    nodes?: boolean;
+    stalledWatches?: () => readonly string[];
+  } = {},
+): MemoryStore {
   const validations = new SpecValidations();
   const groups = new MemoryCache(groupSource(validations), now);
   const pods = new MemoryCache(podSource, now);
   const leases = new MemoryCache(leaseSource(leaseMemory), now);
-  const store = createStore({ groups, pods, leases }, () => true);
-  return { groups, pods, leases, store, validations };
+  if (!withNodes) {
+    const store = createStore({ groups, pods, leases }, () => true);
+    return { groups, pods, leases, store, validations };
+  }
+  const nodes = new MemoryCache(nodeSource, now);
+  const nodeLeases = new MemoryCache(nodeLeaseSource, now);
+  const store = createStore(
+    { groups, pods, leases, nodes, nodeLeases },
+    () => true,
+    stalledWatches,
+  );
+  return { groups, pods, leases, nodes, nodeLeases, store, validations };
 }

@@ -22,6 +22,7 @@ describe("validateSpec: defaults", () => {
         leaderLabel: { key: "role", value: "leader" },
         notReadyToleranceSeconds: 0,
         paused: false,
+        failureDetection: { nodeHeartbeatGraceSeconds: 18 },
       },
     });
   });
@@ -78,6 +79,7 @@ describe("validateSpec: valid specs", () => {
       preferredHolder: "web-0",
       notReadyToleranceSeconds: 0,
       paused: false,
+      failureDetection: { nodeHeartbeatGraceSeconds: 18 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });
@@ -187,6 +189,16 @@ describe("validateSpec: invalid specs name the field", () => {
       "huge tolerance",
       { ...base, notReadyToleranceSeconds: 86400 },
       "spec.notReadyToleranceSeconds",
+    ],
+    [
+      "heartbeat grace below the kubelet's cadence",
+      { ...base, failureDetection: { nodeHeartbeatGraceSeconds: 1 } },
+      "spec.failureDetection.nodeHeartbeatGraceSeconds",
+    ],
+    [
+      "heartbeat grace as a string",
+      { ...base, failureDetection: { nodeHeartbeatGraceSeconds: "15s" } },
+      "spec.failureDetection.nodeHeartbeatGraceSeconds",
     ],
     ["paused as a string", { ...base, paused: "true" }, "spec.paused"],
     ["unknown mode", { ...base, mode: "Elected" }, "spec.mode"],

@@ -176,3 +176,78 @@ describe("buildReport", () => {
     expect(r.next).toBeUndefined();
   });
 });
+
+describe("pods on failed nodes", () => {
+  const onNode = (pod: Record<string, unknown>, node: string) => ({
+    ...pod,
+    spec: { nodeName: node },
+  });
+  const rawNode = (name: string, ready: string) => ({
+    metadata: { name },
+    status: { conditions: [{ type: "Ready", status: ready }] },
+  });
+  const heartbeat = (name: string, renewedAt: number) => ({
+    metadata: { name, namespace: "kube-node-lease" },
+    spec: { renewTime: new Date(renewedAt).toISOString().replace("Z", "000Z") },
+  });
+  const NOW = T0 + 60_000;
+
+  it("says which node rule disqualifies a pod, and moves the leader off it", () => {
+    const r = report({
+      group: group({}, "a"),
+      pods: [
+        onNode(leaderPod("a"), "dead"),
+        onNode(rawPod("b"), "fine"),
+        onNode(rawPod("c"), "gone"),
+      ],
+      lease: rawLease("a", 1),
+      nodes: new Map([
+        ["dead", { node: rawNode("dead", "True"), heartbeat: heartbeat("dead", NOW - 30_000) }],
+        ["fine", { node: rawNode("fine", "True"), heartbeat: heartbeat("fine", NOW - 1_000) }],
+        ["gone", { node: undefined, heartbeat: undefined }],
+      ]),
+    });
+    const byName = Object.fromEntries(r.pods.map((p) => [p.name, p]));
+    expect(byName.a?.eligibility).toEqual({
+      kind: "nodeProblem",
+      problem: { kind: "heartbeatStale", node: "dead", silentMs: 30_000 },
+    });
+    expect(byName.a?.node).toBe("dead");
+    expect(byName.b?.eligibility).toEqual({ kind: "eligible" });
+    expect(byName.c?.eligibility).toEqual({
+      kind: "nodeProblem",
+      problem: { kind: "deleted", node: "gone" },
+    });
+    expect(r.pending).toEqual({ from: "a", to: "b", reason: "NodeHeartbeatStale" });
+  });
+
+  it("keeps a silent node's pod while the operator reports a disruption", () => {
+    const g = group({}, "a");
+    g.status = {
+      ...g.status,
+      conditions: [
+        {
+          type: "NodeDisruption",
+          status: "True",
+          reason: "MostHeartbeatsStale",
+          message: "",
+          lastTransitionTime: "2026-01-01T12:00:00Z",
+        },
+      ],
+    };
+    const r = report({
+      group: g,
+      pods: [onNode(leaderPod("a"), "dead")],
+      lease: rawLease("a", 1),
+      nodes: new Map([
+        ["dead", { node: rawNode("dead", "Unknown"), heartbeat: heartbeat("dead", NOW - 30_000) }],
+      ]),
+    });
+    expect(r.pods[0]?.eligibility).toEqual({ kind: "eligible" });
+  });
+
+  it("leaves nodes out when they could not be read", () => {
+    const r = report({ pods: [onNode(rawPod("a"), "dead")] });
+    expect(r.pods[0]?.eligibility).toEqual({ kind: "eligible" });
+  });
+});

@@ -199,11 +199,13 @@ export interface Harness extends MemoryStore {
   reconcile(name?: string): ReturnType<Reconciler["reconcile"]>;
 }
 
-export function harness(): Harness {
+export function harness(
+  options: { nodes?: boolean; stalledWatches?: () => readonly string[] } = {},
+): Harness {
   const clock = { now: T0 + 1000 };
   const now = (): number => clock.now;
   const ownWrites = new OwnWrites();
-  const mem = memoryStore(now, ownWrites);
+  const mem = memoryStore(now, ownWrites, options);
   const writer = new RecordingWriter();
   const recorder = new RecordingRecorder();
   const reconciler = new Reconciler({

@@ -384,6 +384,19 @@ describe("invariant checker (d): no transition without a cause", () => {
     expect(preferred.check().violations).toEqual([]);
   });
 
+  it("takes a node failure the test declared, for the pods it names and from its time on", () => {
+    const h = elected();
+    const at = h.at;
+    h.unlabel("a").lease("b", 2).label("b", 2);
+    const declared = h.check({ nodeFailures: [{ pods: ["a"], at, what: "node n1 deleted" }] });
+    expect(declared.violations).toEqual([]);
+    expect(declared.transitions.at(-1)?.cause).toBe("node n1 deleted");
+    const otherPod = h.check({ nodeFailures: [{ pods: ["c"], at, what: "node n2 deleted" }] });
+    expect(checks(otherPod)).toEqual(["transition-without-cause"]);
+    const later = h.check({ nodeFailures: [{ pods: ["a"], at: h.at + 1_000, what: "late" }] });
+    expect(checks(later)).toEqual(["transition-without-cause"]);
+  });
+
   it("does not take a cause from before the holder took over", () => {
     // a was NotReady before it was elected; nothing happened to it afterwards.
     const h = new History()

@@ -9,6 +9,7 @@
 #   hack/cluster.sh env      print the shell exports to use the cluster
 #   hack/cluster.sh restart-apiserver   kill kube-apiserver (by PID), start it again, wait until ready
 #   hack/cluster.sh restart-etcd        the same for etcd (its data is kept); waits for the API server too
+#   hack/cluster.sh heal     start kube-controller-manager, kube-scheduler and kwok if one has exited
 #
 # Environment (all optional):
 #   CLUSTER_DIR      state, PKI, logs and kubeconfig (default: <checkout>/.cluster)
@@ -294,24 +295,12 @@ start_apiserver() {
     --allow-privileged=true --profiling=false --v=1
 }
 
-cmd_up() {
-  local t0=$SECONDS
-  load_ports
-  "$here/build-components.sh" >/dev/null
-  local bin
-  bin=$(bin_dir)
-  gen_pki
-  save_ports
-  write_kubeconfig
-  write_kwok_stages
-  mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
-
-  start_etcd
-  wait_for etcd "etcd /health" etcd_healthy
-
-  start_apiserver
-  wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
-
+# start_controllers: starts kube-controller-manager, kube-scheduler and kwok
+# unless they run, and waits until they are healthy. kube-scheduler exits on
+# purpose when it finds its cache corrupted (it can, after an API server
+# restart), so restarts call this too: a cluster whose scheduler died
+# schedules nothing, and every later test would wait in vain.
+start_controllers() {
   start kube-controller-manager "$KCM_PORT" \
     --kubeconfig="$kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="${KCM_PORT}" \
@@ -344,6 +333,28 @@ EOF
     curl -kfsS --max-time 2 "https://127.0.0.1:${KCM_PORT}/healthz"
   wait_for kube-scheduler "kube-scheduler /healthz" \
     curl -kfsS --max-time 2 "https://127.0.0.1:${SCHEDULER_PORT}/healthz"
+
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  load_ports
+  "$here/build-components.sh" >/dev/null
+  local bin
+  bin=$(bin_dir)
+  gen_pki
+  save_ports
+  write_kubeconfig
+  write_kwok_stages
+  mkdir -p "$CLUSTER_DIR/home" "$CLUSTER_DIR/etcd"
+
+  start_etcd
+  wait_for etcd "etcd /health" etcd_healthy
+
+  start_apiserver
+  wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
+
+  start_controllers
 
   local n i name
   n=${CLUSTER_NODES:-2}
@@ -428,6 +439,7 @@ cmd_restart() {
       ;;
   esac
   wait_for kube-apiserver "kube-apiserver /readyz" apiserver_ready
+  start_controllers
   log "restarted $name in $((SECONDS - t0)) s"
 }
 
@@ -461,8 +473,12 @@ case "${1:-}" in
   env) cmd_env ;;
   restart-apiserver) cmd_restart kube-apiserver ;;
   restart-etcd) cmd_restart etcd ;;
+  heal)
+    load_ports
+    start_controllers
+    ;;
   *)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

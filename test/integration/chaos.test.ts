@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { healCluster } from "../support/cluster-control.ts";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { ChaosSteps } from "../support/chaos-steps.ts";
@@ -244,6 +245,8 @@ describe("randomized chaos", () => {
   }, 300_000);
 
   afterAll(async () => {
+    // The suites after this one need a cluster that still schedules pods.
+    healCluster(inject("kubeconfig"));
     background.stopping = true;
     background.clearTimers();
     replicas.resumeAll();
@@ -431,6 +434,9 @@ describe("randomized chaos", () => {
 
   /** Every pod Running and Ready, missing bare pods back, rollouts finished (bounded). */
   async function heal(): Promise<void> {
+    // API server restarts can leave the cluster without a scheduler (it exits
+    // on a corrupted cache): the groups could never converge, nor later suites run.
+    healCluster(inject("kubeconfig"));
     for (const g of groups.filter((x) => x.bare)) {
       const present = new Set((checker?.pods() ?? []).map((p) => p.name));
       for (let i = 0; i < BARE_PODS; i++) {

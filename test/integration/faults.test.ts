@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { restartApiServer, restartEtcd } from "../support/cluster-control.ts";
+import { healCluster, restartApiServer, restartEtcd } from "../support/cluster-control.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
 import type { FaultProxy, FaultRule } from "../support/fault-proxy.ts";
 import { setPodReady, waitFor } from "../support/kube.ts";
@@ -160,6 +160,8 @@ describe("the invariants under API faults", () => {
   });
 
   afterAll(async () => {
+    // The suites after this one need a cluster that still schedules pods.
+    healCluster(inject("kubeconfig"));
     // The operator's log, for a failed run: every JSON line it wrote.
     const logFile = path.join(workDir, "operator.log");
     writeFileSync(logFile, operator.logs.map((l) => JSON.stringify(l)).join("\n") + "\n");

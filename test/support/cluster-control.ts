@@ -48,7 +48,7 @@ export function clusterPorts(clusterDir: string): Record<string, number> {
  * their report.
  */
 export function clusterScript(
-  command: "up" | "down",
+  command: "up" | "down" | "heal",
   clusterDir: string,
   portOffset: string,
 ): void {
@@ -57,6 +57,19 @@ export function clusterScript(
     stdio: ["ignore", 2, 2],
     timeout: 5 * 60_000,
   });
+}
+
+/**
+ * Starts again whichever of kube-controller-manager, kube-scheduler and kwok
+ * has exited in the cluster of `kubeconfigPath` (`hack/cluster.sh heal`):
+ * kube-scheduler exits on purpose when it finds its cache corrupted, which
+ * API server restarts can cause, and then nothing is scheduled.
+ */
+export function healCluster(kubeconfigPath: string): void {
+  const clusterDir = clusterDirOf(kubeconfigPath);
+  const port = clusterPorts(clusterDir).APISERVER_PORT;
+  if (port === undefined) throw new Error(`no APISERVER_PORT in ${clusterDir}/ports.env`);
+  clusterScript("heal", clusterDir, String(port - 6443));
 }
 
 /** Stops whatever a former run left in `clusterDir`, wipes it, and starts a new cluster there. */

@@ -1,7 +1,7 @@
 /**
  * API objects as the election core sees them, read straight from the API
  * server and reduced exactly as the controller's caches reduce them
- * (toCachedPod, toCachedLease, toPodView, toLeaseView).
+ * (toCachedPod, toCachedLease, toPodView; a CachedLease is already a LeaseView).
  */
 import type { LeaderLabel } from "../api/types.ts";
 import { toCachedLease } from "../sources/leases.ts";
@@ -10,7 +10,7 @@ import { toCachedPod } from "../sources/pods.ts";
 import type { CachedPod } from "../sources/pods.ts";
 import { toCachedHeartbeat } from "../sources/node-leases.ts";
 import { toCachedNode } from "../sources/nodes.ts";
-import { toLeaseView, toNodeView, toPodView } from "../sources/views.ts";
+import { toNodeView, toPodView } from "../sources/views.ts";
 import type { LeaseView, NodeView, PodView } from "../election/index.ts";
 
 /** A pod reduced as podium's cache keeps it, plus its labels for the selector. */
@@ -47,7 +47,7 @@ export interface LeaseFacts {
 export function leaseFacts(raw: unknown, now: number): LeaseFacts | undefined {
   const cached = toCachedLease(raw, now);
   if (cached === undefined) return undefined;
-  const view = toLeaseView(cached);
+  const view: LeaseView = cached;
   return { cached, view };
 }
 

@@ -124,7 +124,7 @@ export async function makeLabel(
 }
 
 /** The pod `ref` names, with the resourceVersion the load phase saw it at. */
-function targetOf(loaded: Loaded, ref: PodRef): PodTarget {
+export function targetOf(loaded: Loaded, ref: PodRef): PodTarget {
   const cached =
     loaded.pods.find((p) => p.uid === ref.uid) ??
     (loaded.leaseHolder?.uid === ref.uid ? loaded.leaseHolder : undefined);

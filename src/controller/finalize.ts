@@ -3,6 +3,7 @@ import type { ElectionGroup } from "../api/types.ts";
 import { labelsToRemoveOnDelete } from "../election/index.ts";
 import type { Gate } from "../election/index.ts";
 import type { Logger } from "../observability/logger.ts";
+import { targetOf } from "./act.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
 import type { Writer } from "./writer.ts";
@@ -54,8 +55,7 @@ export async function finalize(
   const label = verdict.spec?.leaderLabel;
   if (label !== undefined) {
     for (const pod of labelsToRemoveOnDelete(verdict, loaded.podViews)) {
-      const cached = loaded.pods.find((p) => p.uid === pod.uid);
-      const target = cached ? { ...pod, resourceVersion: cached.resourceVersion } : pod;
+      const target = targetOf(loaded, pod);
       const outcome = await deps.writer.removeLeaderLabel(
         group.metadata.namespace,
         target,

@@ -7,7 +7,7 @@ import type { SpecValidations } from "../sources/groups.ts";
 import type { CachedLease } from "../sources/leases.ts";
 import type { CachedPod } from "../sources/pods.ts";
 import type { Store } from "../sources/store.ts";
-import { nodeView, nodeViews, toLeaseView, toPodView } from "../sources/views.ts";
+import { nodeView, nodeViews, toPodView } from "../sources/views.ts";
 import type { OwnWrites } from "./own-writes.ts";
 
 /** Everything one reconcile reads, from the caches and podium's own recent writes. */
@@ -99,7 +99,8 @@ export function load(
     others,
     leaseName: lease,
     lease: cachedLease,
-    leaseView: cachedLease && toLeaseView(cachedLease),
+    // A CachedLease is the core's LeaseView plus metadata: no copy needed.
+    leaseView: cachedLease,
     leaseHolder: holderPod,
     leaseHolderPod: holderPod && toPodView(holderPod, spec.leaderLabel),
   };

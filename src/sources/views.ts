@@ -1,9 +1,8 @@
 import type { LeaderLabel } from "../api/types.ts";
-import type { LeaseView, NodeView, PodView } from "../election/index.ts";
+import type { NodeView, PodView } from "../election/index.ts";
 import type { CachedHeartbeat } from "./node-leases.ts";
 import type { CachedNode } from "./nodes.ts";
 import type { Store } from "./store.ts";
-import type { CachedLease } from "./leases.ts";
 import type { CachedPod } from "./pods.ts";
 
 /**
@@ -30,20 +29,6 @@ export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
   if (pod.hostname !== undefined) view.hostname = pod.hostname;
   if (pod.hostNetwork !== undefined) view.hostNetwork = pod.hostNetwork;
   if (pod.nodeName !== undefined) view.nodeName = pod.nodeName;
-  return view;
-}
-
-/** The election core's view of a cached Lease. */
-export function toLeaseView(lease: CachedLease): LeaseView {
-  const view: LeaseView = {
-    holder: lease.holder,
-    transitions: lease.transitions,
-    observedAt: lease.observedAt,
-  };
-  if (lease.holderUID !== undefined) view.holderUID = lease.holderUID;
-  if (lease.durationSeconds !== undefined) view.durationSeconds = lease.durationSeconds;
-  if (lease.renewTime !== undefined) view.renewTime = lease.renewTime;
-  if (lease.acquireTime !== undefined) view.acquireTime = lease.acquireTime;
   return view;
 }
 

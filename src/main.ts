@@ -155,6 +155,10 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     return;
   }
+  if (options === "version") {
+    process.stdout.write(`podium ${VERSION}\n`);
+    return;
+  }
   const logger = createLogger(options.logLevel);
   let code: number;
   try {

@@ -121,6 +121,7 @@ const FLAGS = {
     default: "auto",
   },
   help: { type: "boolean", help: "print this help", default: "false" },
+  version: { type: "boolean", help: "print podium's version and exit", default: "false" },
 } as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
@@ -179,13 +180,13 @@ export function usage(): string {
 
 /**
  * Merges flags, environment and the optional config file into Options;
- * returns "help" when --help was given. Throws OptionsError naming the flag
+ * returns "help" when --help was given and "version" when --version was. Throws OptionsError naming the flag
  * on any bad value.
  */
 export function parseOptions(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-): Options | "help" {
+): Options | "help" | "version" {
   let parsed;
   try {
     parsed = parseArgs({
@@ -204,6 +205,7 @@ export function parseOptions(
   }
   const values = parsed.values as Partial<Record<FlagName, string | boolean | string[]>>;
   if (values.help === true) return "help";
+  if (values.version === true) return "version";
 
   let file: Record<string, unknown> = {};
   const configPath = (values.config as string | undefined) ?? env[envName("config")];
@@ -225,7 +227,7 @@ export function parseOptions(
     file = (loaded ?? {}) as Record<string, unknown>;
     const known = new Set(Object.keys(FLAGS).map(camel));
     for (const k of Object.keys(file)) {
-      if (!known.has(k) || k === "config" || k === "help") {
+      if (!known.has(k) || k === "config" || k === "help" || k === "version") {
         throw new OptionsError(`--config: unknown option ${JSON.stringify(k)} in ${configPath}`);
       }
     }

@@ -7,7 +7,7 @@ import type { Options } from "../../src/options.ts";
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): Options => {
   const result = parseOptions(argv, env);
-  if (result === "help") throw new Error("unexpected help");
+  if (result === "help" || result === "version") throw new Error(`unexpected ${result}`);
   return result;
 };
 
@@ -88,5 +88,11 @@ describe("parseOptions", () => {
     for (const flag of ["--kubeconfig", "--namespace", "--leader-elect", "--kube-api-burst"]) {
       expect(usage()).toContain(flag);
     }
+  });
+
+  it("answers --version, which the image test runs first, before any other check", () => {
+    expect(parseOptions(["--version"], {})).toBe("version");
+    expect(parseOptions(["--version", "--log-level=nonsense"], {})).toBe("version");
+    expect(usage()).toContain("--version");
   });
 });

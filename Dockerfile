@@ -8,7 +8,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+RUN npx tsc -p tsconfig.build.json --sourceMap false --declaration false && npm prune --omit=dev
 
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 ARG VERSION=dev
@@ -17,10 +17,11 @@ LABEL org.opencontainers.image.title="podium" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 WORKDIR /app
-COPY --from=build --chown=65532:65532 /src/package.json ./package.json
-COPY --from=build --chown=65532:65532 /src/node_modules ./node_modules
-COPY --from=build --chown=65532:65532 /src/dist ./dist
+# Owned by root and read-only to the user, as in the image `make image` builds (docs/image.md).
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
 USER 65532:65532
 ENV NODE_ENV=production
 EXPOSE 8080 8081
-ENTRYPOINT ["/nodejs/bin/node", "dist/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/main.js"]

@@ -85,7 +85,7 @@ test-integration: deps components test-tools image-tools ## Integration tests ag
 	npx vitest run --project integration
 
 .PHONY: test-tools
-test-tools: ## Build the client-go candidate and controller-runtime manager the interop tests run (cached).
+test-tools: helm ## Build the client-go candidate and controller-runtime manager the interop tests run, and Helm (cached).
 	hack/build-test-tools.sh >/dev/null
 
 ##@ Benchmarks
@@ -124,6 +124,16 @@ cluster-status: ## Show the local control plane's components and nodes.
 .PHONY: demo
 demo: deps cluster-up ## The whole story on the local cluster: podium, a 3-replica app, a leader, a fail-over.
 	hack/demo.sh
+
+##@ Helm chart
+
+.PHONY: helm
+helm: ## Build Helm ($(HELM_VERSION)) from its Go module into the component cache.
+	hack/build-helm.sh >/dev/null
+
+.PHONY: chart-lint
+chart-lint: helm ## helm lint --strict charts/podium (the render and install tests are in test/integration/chart-*.test.ts).
+	"$$(hack/build-helm.sh --print)" lint --strict charts/podium
 
 ##@ Operator
 

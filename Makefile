@@ -102,6 +102,12 @@ bench-quick: deps components test-tools ## The quick variant (fewer trials, scal
 soak: deps components test-tools ## 30-minute soak under churn on its own local cluster (SOAK_MINUTES, SOAK_GROUPS, SOAK_SEED); writes docs/soak.md and docs/soak/.
 	node test/soak/run.ts
 
+##@ Packages
+
+.PHONY: elector-pack
+elector-pack: deps ## Build the podium-elector npm package (packages/elector/) into build/elector/ and npm pack it there.
+	node hack/elector-pack.ts
+
 ##@ Local cluster
 
 .PHONY: components

@@ -38,10 +38,18 @@ describe("installing the kubectl plugin", () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), "podium-plugin-"));
     kubeconfig = inject("kubeconfig");
-    // One make run: both targets share its `build`.
+    // One make run: both targets share its `build`. `-o` keeps `deps` (a plain npm ci,
+    // online) from running here; the plugin's own npm ci is --offline.
     execFileSync(
       "make",
-      ["--no-print-directory", "install-plugin", "plugin-archive", `PREFIX=${work}/prefix`],
+      [
+        "--no-print-directory",
+        "-o",
+        "node_modules/.podium-deps",
+        "install-plugin",
+        "plugin-archive",
+        `PREFIX=${work}/prefix`,
+      ],
       {
         cwd: root,
         env: { ...process.env, PLUGIN_BUILD_DIR: path.join(work, "build") },

@@ -85,8 +85,9 @@ test-integration: deps components test-tools image-tools ## Integration tests ag
 	npx vitest run --project integration
 
 .PHONY: test-tools
-test-tools: helm ## Build the client-go candidate and controller-runtime manager the interop tests run, and Helm (cached).
+test-tools: helm ## Build the client-go candidate and controller-runtime manager the interop tests run, Helm and krew (cached).
 	hack/build-test-tools.sh >/dev/null
+	hack/build-krew.sh >/dev/null
 
 ##@ Benchmarks
 
@@ -101,6 +102,26 @@ bench-quick: deps components test-tools ## The quick variant (fewer trials, scal
 .PHONY: soak
 soak: deps components test-tools ## 30-minute soak under churn on its own local cluster (SOAK_MINUTES, SOAK_GROUPS, SOAK_SEED); writes docs/soak.md and docs/soak/.
 	node test/soak/run.ts
+
+##@ Packages
+
+.PHONY: elector-pack
+elector-pack: deps ## Build the podium-elector npm package (packages/elector/) into build/elector/ and npm pack it there.
+	node hack/elector-pack.ts
+
+PREFIX ?= $(HOME)/.local
+
+.PHONY: install-plugin
+install-plugin: build ## Install `kubectl podium`: a self-contained copy in $$PREFIX/lib/kubectl-podium, linked as $$PREFIX/bin/kubectl-podium (PREFIX=~/.local).
+	hack/plugin-package.sh --install "$(PREFIX)"
+
+.PHONY: uninstall-plugin
+uninstall-plugin: ## Remove what install-plugin put under $$PREFIX.
+	rm -rf "$(PREFIX)/lib/kubectl-podium" "$(PREFIX)/bin/kubectl-podium"
+
+.PHONY: plugin-archive
+plugin-archive: build ## The plugin as a krew archive and manifest in build/plugin/ (kubectl krew install --manifest=… --archive=…).
+	hack/plugin-package.sh --archive
 
 ##@ Local cluster
 

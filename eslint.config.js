@@ -24,8 +24,35 @@ function boundaries(rules) {
   }));
 }
 
+/**
+ * What src/leaderelection/ may not import, plus `extra`: the operator's
+ * folders, its other dependencies, and every kube/ file the package does not
+ * ship.
+ * @param {string[]} extra
+ */
+function electorPatterns(extra) {
+  return [
+    "../controller/*",
+    "../sources/*",
+    "../election/*",
+    "../api/*",
+    "../observability/*",
+    "../cli/*",
+    "../*.ts",
+    "../kube/*",
+    "!../kube/clock.ts",
+    "!../kube/microtime.ts",
+    "!../kube/metrics.ts",
+    "pino",
+    "undici",
+    "ajv",
+    "js-yaml",
+    ...extra,
+  ];
+}
+
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".tools/", ".cluster/", "coverage/"] },
+  { ignores: ["dist/", "build/", "node_modules/", ".tools/", ".cluster/", "coverage/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,
@@ -108,16 +135,18 @@ export default tseslint.config(
         "../cli/*",
       ],
     },
+    // Published alone as podium-elector (packages/elector/): its build takes
+    // these kube/ files along, and its one runtime dependency is client-node;
+    // prom-client is optional, so only prometheus.ts (its own entry) loads it.
     "src/leaderelection/**/*.ts": {
-      message: "leaderelection/ is a library for any app: it may use kube/ but not the operator.",
-      patterns: [
-        "../controller/*",
-        "../sources/*",
-        "../election/*",
-        "../api/*",
-        "../observability/*",
-        "../cli/*",
-      ],
+      message:
+        "leaderelection/ is the podium-elector package: client-node and kube/{clock,microtime,metrics}.ts only; prom-client only in prometheus.ts.",
+      patterns: electorPatterns(["prom-client"]),
+    },
+    "src/leaderelection/prometheus.ts": {
+      message:
+        "leaderelection/ is the podium-elector package: client-node and kube/{clock,microtime,metrics}.ts only; prom-client only in prometheus.ts.",
+      patterns: electorPatterns([]),
     },
     "src/sources/**/*.ts": {
       message: "sources/ are the watched kinds: they never reach into the controller.",

@@ -9,6 +9,7 @@ export {
   LeaseLockError,
   systemClock,
 } from "./leaderelection/index.ts";
+export { prometheusMetrics } from "./leaderelection/prometheus.ts";
 export type {
   KubeLeaseLockOptions,
   LeaderCallbacks,

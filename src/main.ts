@@ -5,6 +5,7 @@ import { createWriter } from "./controller/writer.ts";
 import { createClientFactory } from "./kube/client.ts";
 import { realClock } from "./kube/clock.ts";
 import { KubeLeaseLock, LeaderElector } from "./leaderelection/index.ts";
+import { prometheusMetrics } from "./leaderelection/prometheus.ts";
 import { createEventRecorder } from "./observability/events.ts";
 import { createLogger } from "./observability/logger.ts";
 import type { Logger } from "./observability/logger.ts";
@@ -108,7 +109,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
       retryPeriodMs: options.leaderElectionRetryPeriodMs,
       releaseOnCancel: true,
       name: options.leaderElectionId,
-      registry: metrics.registry,
+      metrics: prometheusMetrics(metrics.registry),
       logger: logger.child({ component: "leader-election" }),
       callbacks: {
         onStartedLeading: async (signal) => {

@@ -1,8 +1,5 @@
-import { Counter, Gauge } from "prom-client";
 import { sleep } from "../kube/clock.ts";
 import type { Clock } from "../kube/clock.ts";
-import { perRegistry, registeredMetric } from "../kube/metrics.ts";
-import type { Registry } from "prom-client";
 import { LeaseLockError } from "./lease-lock.ts";
 import type { LeaderElectionRecord, LeaseLock, LeaseSnapshot } from "./lease-lock.ts";
 
@@ -38,6 +35,20 @@ export interface LeaderElectionLogger {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+}
+
+/**
+ * Where the elector reports what client-go exports as
+ * `leader_election_master_status` and `leader_election_slowpath_total`.
+ * `prometheusMetrics(registry)` (in `./prometheus.ts`) is one backed by
+ * prom-client; the elector itself imports no metrics library, so an app that
+ * does not want metrics does not install one.
+ */
+export interface LeaderElectionMetrics {
+  /** Whether the elector named `name` leads now; called with false at construction. */
+  leading(name: string, leading: boolean): void;
+  /** The optimistic renewal of `name` failed and fell back to a read. */
+  slowpath(name: string): void;
 }
 
 /** What the elector tells its owner. */
@@ -81,8 +92,8 @@ export interface LeaderElectorOptions {
   callbacks: LeaderCallbacks;
   /** The `name` label of the metrics; defaults to `lock.describe()`. */
   name?: string;
-  /** Registers `leader_election_master_status` and `leader_election_slowpath_total` here; no metrics without it. */
-  registry?: Registry;
+  /** Receives leadership and slow-path reports (`prometheusMetrics(registry)` for prom-client); none without it. */
+  metrics?: LeaderElectionMetrics;
   /** Timeout of each request to the lock; defaults to min(renewDeadlineMs / 2, 5000), as controller-runtime caps it. */
   requestTimeoutMs?: number;
   clock?: LeaderElectionClock;
@@ -138,8 +149,7 @@ export class LeaderElector {
   readonly #clock: LeaderElectionClock;
   readonly #random: () => number;
   readonly #log: LeaderElectionLogger;
-  readonly #status: Gauge<"name"> | undefined;
-  readonly #slowpath: Counter<"name"> | undefined;
+  readonly #metrics: LeaderElectionMetrics | undefined;
 
   /** The last record read or written, and the local time it was first seen in that form. */
   #observed: LeaseSnapshot | undefined;
@@ -164,13 +174,8 @@ export class LeaderElector {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#log = options.logger ?? silentLogger;
-    if (options.registry) {
-      const metrics = leaderElectionMetrics(options.registry);
-      this.#status = metrics.status;
-      this.#slowpath = metrics.slowpath;
-      this.#status.set({ name: this.#name }, 0);
-      this.#slowpath.inc({ name: this.#name }, 0);
-    }
+    this.#metrics = options.metrics;
+    this.#metrics?.leading(this.#name, false);
   }
 
   /** True from acquisition until leadership is lost or the run cancelled: exactly while the leading signal is live. */
@@ -378,7 +383,7 @@ export class LeaderElector {
         return OK;
       } catch (error) {
         if (signal.aborted) return failed(error);
-        this.#slowpath?.inc({ name: this.#name });
+        this.#metrics?.slowpath(this.#name);
         this.#log.debug(
           { err: error, lock: this.#lock.describe() },
           "optimistic renewal failed, falling back to the slow path",
@@ -524,7 +529,7 @@ export class LeaderElector {
 
   #setLeading(leading: boolean): void {
     this.#leading = leading;
-    this.#status?.set({ name: this.#name }, leading ? 1 : 0);
+    this.#metrics?.leading(this.#name, leading);
   }
 
   #maybeReportTransition(): void {
@@ -599,36 +604,6 @@ function validateOptions(options: LeaderElectorOptions): void {
     throw new TypeError("callbacks.onStoppedLeading must be a function");
   }
 }
-
-interface LeaderElectionMetrics {
-  status: Gauge<"name">;
-  slowpath: Counter<"name">;
-}
-
-/**
- * The `leader_election_*` metrics, shared by every elector on a registry.
- * Either may already be there from code outside this module (an app that
- * bundles a second copy of this library, say): it is adopted, not registered
- * twice, which the registry would refuse.
- */
-const leaderElectionMetrics = perRegistry((registry: Registry): LeaderElectionMetrics => ({
-  status:
-    registeredMetric(registry, "leader_election_master_status", Gauge) ??
-    new Gauge({
-      name: "leader_election_master_status",
-      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
-      labelNames: ["name"],
-      registers: [registry],
-    }),
-  slowpath:
-    registeredMetric(registry, "leader_election_slowpath_total", Counter) ??
-    new Counter({
-      name: "leader_election_slowpath_total",
-      help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease. Please make sure to group by name.",
-      labelNames: ["name"],
-      registers: [registry],
-    }),
-}));
 
 function failed(error: unknown): Attempt {
   return { kind: "failed", error: asError(error) };

@@ -1,6 +1,8 @@
 /**
  * A client-go-compatible leader elector on a `coordination.k8s.io/v1` Lease:
- * podium's own high availability, and a library for Node apps.
+ * podium's own high availability, and a library for Node apps (published as
+ * `podium-elector`, see packages/elector/). Its metrics backed by prom-client
+ * are apart, in ./prometheus.ts, so that this entry point never loads it.
  */
 export {
   JITTER_FACTOR,
@@ -9,6 +11,7 @@ export {
   type LeaderCallbacks,
   type LeaderElectionClock,
   type LeaderElectionLogger,
+  type LeaderElectionMetrics,
   type LeaderElectorOptions,
 } from "./elector.ts";
 export {

@@ -32,6 +32,12 @@ export interface CandidateOptions {
   renewDeadline: string;
   retryPeriod: string;
   releaseOnCancel?: boolean;
+  /**
+   * For kind "node": the program to run instead of test/support/node-candidate.ts,
+   * taking the same flags and printing the same lines (e.g. an app built on the
+   * packed podium-elector).
+   */
+  script?: string;
 }
 
 /** One callback of a candidate; `t` is its wall time in epoch milliseconds (fractional). */
@@ -146,9 +152,11 @@ export function startCandidate(options: CandidateOptions): Candidate {
       ? spawn(clientGoCandidateBinary(), flags, { stdio: ["ignore", "pipe", "pipe"] })
       : options.kind === "controller-runtime"
         ? spawnControllerRuntime(options)
-        : spawn(process.execPath, [path.join(root, "test/support/node-candidate.ts"), ...flags], {
-            stdio: ["ignore", "pipe", "pipe"],
-          });
+        : spawn(
+            process.execPath,
+            [options.script ?? path.join(root, "test/support/node-candidate.ts"), ...flags],
+            { stdio: ["ignore", "pipe", "pipe"] },
+          );
   const events: CandidateEvent[] = [];
   const stderr: string[] = [];
   let killedAt: number | undefined;

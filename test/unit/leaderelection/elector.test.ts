@@ -4,6 +4,7 @@ import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { LeaderElector } from "../../../src/leaderelection/elector.ts";
 import type { LeaderCallbacks, LeaderElectorOptions } from "../../../src/leaderelection/elector.ts";
+import { prometheusMetrics } from "../../../src/leaderelection/prometheus.ts";
 import { FakeLeaseLock, FakeLeaseStore } from "./fake-lease-lock.ts";
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
@@ -148,7 +149,7 @@ describe("LeaderElector acquisition", () => {
   it("creates and acquires an absent lease at once", async () => {
     const store = new FakeLeaseStore();
     const registry = new Registry();
-    const a = start(store, "a", { registry, name: "podium" });
+    const a = start(store, "a", { metrics: prometheusMetrics(registry), name: "podium" });
     expect(await statusOf(registry, "podium")).toBe(0);
     await advance(0);
     expect(a.elector.isLeader()).toBe(true);
@@ -333,7 +334,7 @@ describe("LeaderElector leading", () => {
   it("falls back to a read when the optimistic renewal conflicts, and counts it", async () => {
     const store = new FakeLeaseStore();
     const registry = new Registry();
-    const a = start(store, "a", { registry, name: "podium" });
+    const a = start(store, "a", { metrics: prometheusMetrics(registry), name: "podium" });
     await advance(0);
     store.touch(); // someone labelled the Lease: same record, new resourceVersion
     await advance(RP);
@@ -348,7 +349,7 @@ describe("LeaderElector leading", () => {
   it("loses leadership exactly renewDeadline after the last successful renewal began", async () => {
     const store = new FakeLeaseStore();
     const registry = new Registry();
-    const a = start(store, "a", { registry, name: "podium" });
+    const a = start(store, "a", { metrics: prometheusMetrics(registry), name: "podium" });
     await advance(RP); // acquired at 0, renewed at 2 s
     a.lock.behaviour = { fail: () => "other" };
     await advance(RD - 1); // retries at 4, 6, 8, 10 s all fail

@@ -105,7 +105,7 @@ export class ChaosMachines {
       this.stats.kills += 1;
     }
     this.#w.background.later(downMs, () => {
-      this.#w.background.run(this.#comeBack(s, deleteNode, pods));
+      this.#w.background.run(this.#comeBack(s, pods));
     });
     return true;
   }
@@ -116,18 +116,29 @@ export class ChaosMachines {
     return b.min + Math.floor(random() * (b.max - b.min));
   }
 
-  async #comeBack(s: Slot, deleted: boolean, pods: readonly string[]): Promise<void> {
+  /** Starts the machine's kwok again (and its Node, if deleted); 3 attempts (an API server restart). */
+  async #comeBack(s: Slot, pods: readonly string[]): Promise<void> {
     const t0 = Date.now();
     try {
-      s.machine = await startMachine(this.#w.clients, this.#w.kubeconfig, s.name, {
-        index: s.index,
-        existing: !deleted,
-      });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const existing = await this.#w.clients.core
+            .readNode({ name: s.name })
+            .then(() => true)
+            .catch(() => false);
+          s.machine = await startMachine(this.#w.clients, this.#w.kubeconfig, s.name, {
+            index: s.index,
+            existing,
+          });
+          break;
+        } catch (err) {
+          this.stats.comebackErrors += 1;
+          if (attempt >= 3) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+        }
+      }
       this.stats.comebacks.push(Date.now() - t0);
       this.#w.checker()?.endNodeFailure(pods);
-    } catch (err) {
-      this.stats.comebackErrors += 1;
-      throw err;
     } finally {
       s.down = false;
     }
@@ -141,11 +152,7 @@ export class ChaosMachines {
   async reviveAll(): Promise<void> {
     for (const s of this.#slots) {
       if (s.machine?.alive === true) continue;
-      const exists = await this.#w.clients.core
-        .readNode({ name: s.name })
-        .then(() => true)
-        .catch(() => false);
-      await this.#comeBack(s, !exists, this.#w.podsOn(s.index));
+      await this.#comeBack(s, this.#w.podsOn(s.index));
     }
   }
 

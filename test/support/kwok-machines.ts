@@ -126,17 +126,23 @@ export async function startMachine(
       if (signal === "SIGKILL") await exited;
     },
   };
-  await waitFor(
-    `machine ${name} Ready with a heartbeat`,
-    async () => {
-      if (!machine.alive) throw new Error(`kwok for ${name} exited; see ${home}/kwok.log`);
-      const node = await clients.core.readNode({ name });
-      const ready = node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-      const renewed = await renewTime();
-      return ready && renewed !== undefined && renewed !== before ? true : undefined;
-    },
-    { timeoutMs: 60_000 },
-  );
+  try {
+    await waitFor(
+      `machine ${name} Ready with a heartbeat`,
+      async () => {
+        if (!machine.alive) throw new Error(`kwok for ${name} exited; see ${home}/kwok.log`);
+        const node = await clients.core.readNode({ name });
+        const ready = node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        const renewed = await renewTime();
+        return ready && renewed !== undefined && renewed !== before ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  } catch (err) {
+    // No kwok left behind for a machine that did not come up.
+    await machine.signal("SIGKILL");
+    throw err;
+  }
   return machine;
 }
 

@@ -99,33 +99,41 @@ export interface FleetGroup {
 }
 
 /**
- * A Managed group of three pods, each on its own new node of the cluster's
+ * A Managed group of `size` pods, each on its own new node of the cluster's
  * kwok (which a trial deletes), named after the namespace and the pod.
  */
 export async function nodeGroup(
   ctx: FleetContext,
   namespace: string,
   app: string,
+  size: number,
 ): Promise<FleetGroup> {
-  const pods = ["a", "b", "c"].map((x) => `${app}-${x}`);
-  const nodeOf = new Map(pods.map((p) => [p, `${namespace}-${p}`]));
-  await Promise.all([...nodeOf.values()].map((n) => createNode(ctx.clients, n)));
-  await waitNodesReady(ctx.clients, [...nodeOf.values()]);
-  for (const p of pods) await createPod(ctx.clients, namespace, p, app, nodeOf.get(p));
-  const service = await createLeaderService(ctx.clients, namespace, app);
-  await waitPodsReady(ctx.clients, namespace, pods);
+  const g: FleetGroup = { namespace, app, service: "", nodeOf: new Map() };
+  await replacePods(
+    ctx,
+    g,
+    Array.from({ length: size }, (_, i) => `${app}-${String(i)}`),
+  );
+  g.service = await createLeaderService(ctx.clients, namespace, app);
   await createGroup(ctx.clients, namespace, app, { selector: { matchLabels: { app } } });
-  return { namespace, app, service, nodeOf };
+  return g;
 }
 
-/** Replaces a pod whose node was deleted by `name` on a new node of its own. */
-export async function replacePod(ctx: FleetContext, g: FleetGroup, name: string): Promise<void> {
-  const node = `${g.namespace}-${name}`;
-  await createNode(ctx.clients, node);
-  await waitNodesReady(ctx.clients, [node]);
-  await createPod(ctx.clients, g.namespace, name, g.app, node);
-  g.nodeOf.set(name, node);
-  await waitPodsReady(ctx.clients, g.namespace, [name]);
+/** Adds pods `names` to the group, each on a new node of its own; waits until they are Ready. */
+export async function replacePods(
+  ctx: FleetContext,
+  g: FleetGroup,
+  names: readonly string[],
+): Promise<void> {
+  const nodes = names.map((n) => `${g.namespace}-${n}`);
+  await Promise.all(nodes.map((n) => createNode(ctx.clients, n)));
+  await waitNodesReady(ctx.clients, nodes);
+  for (const [i, name] of names.entries()) {
+    const node = nodes[i] ?? "";
+    await createPod(ctx.clients, g.namespace, name, g.app, node);
+    g.nodeOf.set(name, node);
+  }
+  await waitPodsReady(ctx.clients, g.namespace, names);
 }
 
 /** A group whose three pods each run on a simulated machine of their own. */

@@ -80,9 +80,11 @@ export function nodesSection(
         "the operator runs with its default flags, so node failure detection is on " +
         "(docs/nodes.md; the run checks the operator's start log line says so), and the default " +
         "`nodeHeartbeatGraceSeconds` of 18 s applies.",
-      "- **Node deleted:** groups of three pods on nodes of the cluster's kwok; the leader's " +
-        "Node object is deleted (its pod stays Running and Ready until PodGC, 40 s later). " +
-        "podium's Node watch sees it: reason `NodeLost`. A new pod on a new node replaces it.\n" +
+      "- **Node deleted:** one group of 10 pods, each on its own node of the cluster's kwok; " +
+        "the leader's Node object is deleted (its pod stays Running and Ready until PodGC, 40 s " +
+        "later). podium's Node watch sees it: reason `NodeLost`. One trial at a time, as in the " +
+        "fail-over scenario; when fewer than 3 pods are left on live nodes, new pods on new " +
+        "nodes fill the group up again between trials.\n" +
         "- **Machine dies, heartbeats only:** each pod's node is a simulated machine with its own " +
         "kwok process (`kwok --manage-single-node`, renewing the node's heartbeat Lease every " +
         "10 s like a kubelet). The leader's kwok is SIGKILLed at a random point of its renewal " +
@@ -95,7 +97,7 @@ export function nodesSection(
         "process is SIGKILLed with its machine, and the standbys take over when the Lease " +
         "expires. The killed candidate restarts with its machine.",
       "The two machine-death causes run at the same time, each over 4 groups whose trials " +
-        "follow each other; node deletions run over 5 groups. At most 8 of the run's nodes are " +
+        "follow each other, after the node deletions. At most 8 of the run's 30-odd nodes are " +
         "dead at once, well under the disruption guard's 55 %.",
       mode === "quick"
         ? "Quick run: 20 node deletions, 8 trials per machine-death cause."

@@ -485,19 +485,26 @@ describe("randomized chaos", () => {
         }
       }
     }
+    /** What kept the last check from passing, for the error. */
+    let waiting: string[] = [];
     await waitFor(
       "every pod Running and Ready and every rollout complete",
       async () => {
         const pods = (await ns.clients.core.listNamespacedPod({ namespace: ns.namespace })).items;
         let healthy = true;
+        waiting = [];
         for (const p of pods) {
           if (p.metadata?.deletionTimestamp !== undefined) continue;
           if (p.status?.phase !== "Running") {
             healthy = false;
+            waiting.push(
+              `${p.metadata?.name ?? "?"} ${p.status?.phase ?? "-"} on ${p.spec?.nodeName ?? "-"}`,
+            );
             continue;
           }
           if (podCondition(p, "Ready") !== "True") {
             healthy = false;
+            waiting.push(`${p.metadata?.name ?? "?"} NotReady on ${p.spec?.nodeName ?? "-"}`);
             await setPodReady(ns.clients, ns.namespace, p.metadata?.name ?? "", true).catch(
               () => undefined,
             );
@@ -516,10 +523,15 @@ describe("randomized chaos", () => {
             s.replicas === want
           );
         });
+        if (!rolled) waiting.push("a Deployment not rolled out");
         return healthy && rolled ? true : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 250 },
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; waiting for: ${waiting.join("; ")}`, {
+        cause: err,
+      });
+    });
   }
 
   /** Per group: "" when converged, else why not. */

@@ -188,7 +188,8 @@ describe("randomized chaos", () => {
             ? true
             : undefined,
         ),
-      { timeoutMs: 90_000, intervalMs: 100 },
+      // A replica start may take up to 90 s on a loaded machine (operator-replicas.ts).
+      { timeoutMs: 240_000, intervalMs: 100 },
     );
     recoveryWaitsMs.push(Date.now() - t0);
   };

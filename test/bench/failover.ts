@@ -4,10 +4,8 @@ import { createGroup } from "../support/groups.ts";
 import { deletePod } from "../support/pods.ts";
 import {
   createLeaderService,
-  createNode,
   createPod,
   log,
-  waitNodesReady,
   waitPodGone,
   waitPodsReady,
   waitSteady,
@@ -18,19 +16,19 @@ import type { LabelWatch, SliceWatch } from "./watch.ts";
 import { now, sleep, until } from "./watch.ts";
 
 // Scenario 1: unplanned fail-over of podium in Managed mode. Each trial makes
-// the current leader stop being a candidate in one of three ways and measures,
+// the current leader stop being a candidate in one of two ways and measures,
 // from the moment the API write that did it returned, until (a) another pod of
 // the group gains role=leader in an independent pod watch and (b) the
 // Service's EndpointSlices list that pod alone as ready.
 
-export type Cause = "notready" | "pod-delete" | "node-delete";
+// A node deleted or dead: the nodes scenario (nodes.ts).
+export type Cause = "notready" | "pod-delete";
 
-export const CAUSES: readonly Cause[] = ["notready", "pod-delete", "node-delete"];
+export const CAUSES: readonly Cause[] = ["notready", "pod-delete"];
 
 export const CAUSE_TITLES: Record<Cause, string> = {
   notready: "leader NotReady (status patch)",
   "pod-delete": "leader pod deleted",
-  "node-delete": "leader's node deleted",
 };
 
 export interface FailoverTrial {
@@ -70,14 +68,8 @@ export interface FailoverContext {
 const LABEL_TIMEOUT_MS: Record<Cause, number> = {
   notready: 30_000,
   "pod-delete": 30_000,
-  // With node failure detection on, the Node watch sees the deletion at once; without it,
-  // PodGC deletes pods of a deleted node after a 40 s quarantine, checked every 20 s.
-  "node-delete": 150_000,
 };
 const SLICE_TIMEOUT_MS = 30_000;
-/** Node deletions of one wave are spread over PodGC's 20 s period, so its phase is sampled. */
-const NODE_WAVE_SPREAD_MS = 20_000;
-const NODE_WAVE_MAX_GROUPS = 20;
 
 async function measure(
   ctx: FailoverContext,
@@ -173,85 +165,11 @@ async function sequentialCauses(ctx: FailoverContext): Promise<CauseResult[]> {
   return results;
 }
 
-/**
- * Node deletion: groups of three pods, each pod bound to its own kwok node.
- * Fail-over waits for PodGC (40-80 s), so the trials run in waves of up to 20
- * groups whose leaders' nodes are deleted at random instants spread over 20 s.
- * After a wave, each deleted pod comes back on a fresh node.
- */
-async function nodeDeletion(ctx: FailoverContext): Promise<CauseResult> {
-  const { clients } = ctx;
-  const { name: ns } = await createNamespace(clients, "bench-nodes");
-  const width = Math.min(ctx.trials, NODE_WAVE_MAX_GROUPS);
-  const waves = Math.ceil(ctx.trials / width);
-  const suffix = ns.slice(-6);
-  const nodeOf = new Map<string, string>();
-  let generation = 0;
-  const nodeName = (pod: string): string => `bench-${suffix}-${pod}-${String(generation)}`;
-
-  const groups = Array.from({ length: width }, (_, i) => `n${String(i)}`);
-  const podsOf = (app: string): string[] => ["a", "b", "c"].map((x) => `${app}-${x}`);
-  const allPods = groups.flatMap(podsOf);
-  for (const p of allPods) nodeOf.set(p, nodeName(p));
-  await Promise.all([...nodeOf.values()].map((n) => createNode(clients, n)));
-  await waitNodesReady(clients, [...nodeOf.values()]);
-  for (const p of allPods) {
-    await createPod(clients, ns, p, p.slice(0, p.lastIndexOf("-")), nodeOf.get(p));
-  }
-  const services = new Map<string, string>();
-  for (const app of groups) services.set(app, await createLeaderService(clients, ns, app));
-  await waitPodsReady(clients, ns, allPods, 120_000);
-  for (const app of groups)
-    await createGroup(clients, ns, app, { selector: { matchLabels: { app } } });
-
-  const trials: FailoverTrial[] = [];
-  for (let wave = 0; wave < waves; wave++) {
-    const count = Math.min(width, ctx.trials - trials.length);
-    const active = groups.slice(0, count);
-    const offsets = active.map(() => Math.random() * NODE_WAVE_SPREAD_MS);
-    log(`failover node-delete wave ${String(wave + 1)}/${String(waves)}: ${String(count)} groups`);
-    const waveTrials = await Promise.all(
-      active.map(async (app, i) => {
-        const service = services.get(app) ?? "";
-        const old = await waitSteady(ctx.labels, ctx.slices, ns, app, service);
-        await sleep(offsets[i] ?? 0);
-        const node = nodeOf.get(old) ?? "";
-        return measure(ctx, "node-delete", ns, app, service, old, () =>
-          clients.core.deleteNode({ name: node }),
-        );
-      }),
-    );
-    waveTrials.forEach((t) => {
-      trials.push(t);
-      progress(t, trials.length - 1, ctx.trials);
-    });
-    if (wave === waves - 1) break;
-    // Each deleted pod comes back on a new node.
-    generation++;
-    const gone = waveTrials.map((t) => t.old);
-    await Promise.all(gone.map((p) => waitPodGone(clients, ns, p, 150_000)));
-    for (const p of gone) nodeOf.set(p, nodeName(p));
-    await Promise.all(gone.map((p) => createNode(clients, nodeOf.get(p) ?? "")));
-    await waitNodesReady(
-      clients,
-      gone.map((p) => nodeOf.get(p) ?? ""),
-    );
-    for (const p of gone) {
-      await createPod(clients, ns, p, p.slice(0, p.lastIndexOf("-")), nodeOf.get(p));
-    }
-    await waitPodsReady(clients, ns, allPods, 120_000);
-  }
-  return causeResult("node-delete", trials);
-}
-
 export async function runFailover(
   ctx: FailoverContext,
   causes: readonly Cause[] = CAUSES,
 ): Promise<CauseResult[]> {
   const results: CauseResult[] = [];
-  if (causes.includes("notready") || causes.includes("pod-delete")) {
-    results.push(...(await sequentialCauses(ctx)).filter((r) => causes.includes(r.cause)));
-  }
-  if (causes.includes("node-delete")) results.push(await nodeDeletion(ctx));
+  results.push(...(await sequentialCauses(ctx)).filter((r) => causes.includes(r.cause)));
   return results;
 }

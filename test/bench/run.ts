@@ -1,5 +1,5 @@
 // podium's benchmarks:
-// `node test/bench/run.ts [--quick|--full] [--only=failover,clientgo,controllerruntime,rollout,apicost]`
+// `node test/bench/run.ts [--quick|--full] [--only=failover,nodes,clientgo,controllerruntime,rollout,apicost]`
 // (make bench / make bench-quick). Starts its own local control plane in
 // .cluster-bench/ (ports +21000), installs podium, runs the operator as a
 // child process, runs the scenarios, prints a table per scenario and writes
@@ -16,7 +16,8 @@ import { VersionApi } from "@kubernetes/client-node";
 import { killAllCandidates } from "../support/candidates.ts";
 import { clusterScript, freshCluster } from "../support/cluster-control.ts";
 import { root, installPodium } from "../support/install.ts";
-import { connect } from "../support/kube.ts";
+import { connect, waitFor } from "../support/kube.ts";
+import { stopAllMachines } from "../support/kwok-machines.ts";
 import { describeMachine, podiumCommit } from "../support/machine.ts";
 import type { Machine } from "../support/machine.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
@@ -29,6 +30,9 @@ import { STOP_TITLES, runClientGo } from "./clientgo.ts";
 import type { Cause, CauseResult } from "./failover.ts";
 import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
+import type { NodeCauseResult } from "./nodes.ts";
+import { runNodes } from "./nodes.ts";
+import { NODES_HEADING, nodesFigure, nodesSection } from "./node-report.ts";
 import type { FigureRow, ReportInput, RunInfo, Stats, Table } from "./report.ts";
 import {
   latencySvg,
@@ -53,6 +57,7 @@ import { scaleSettings } from "./scale-settings.ts";
  */
 const SCENARIOS = [
   "failover",
+  "nodes",
   "clientgo",
   "controllerruntime",
   "rollout",
@@ -93,6 +98,8 @@ const clusterPortOffset = process.env.PODIUM_BENCH_PORT_OFFSET ?? "21000";
 let cleaned = false;
 /** Whether main() started the shared .cluster-bench cluster. */
 let sharedCluster = false;
+/** The shared cluster's admin clients, once connected (to stop the simulated machines). */
+let sharedClients: ReturnType<typeof connect> | undefined;
 /** Stops every process the run started: candidates, the operator, then the cluster. */
 async function cleanup(): Promise<void> {
   if (cleaned) return;
@@ -100,6 +107,11 @@ async function cleanup(): Promise<void> {
   await killAllCandidates().catch((err: unknown) => {
     log(`stopping candidates: ${String(err)}`);
   });
+  if (sharedClients) {
+    await stopAllMachines(sharedClients).catch((err: unknown) => {
+      log(`stopping machines: ${String(err)}`);
+    });
+  }
   await stopAllOperators();
   await stopScale();
   // The shared cluster only if this run started it (--only=scale runs on its own).
@@ -148,9 +160,7 @@ function failoverTable(results: readonly CauseResult[]): Table {
         "pod of the group carries `role=leader`, and to the first event of an EndpointSlice watch " +
         "in which the Service `app=<group>,role=leader` lists that pod alone as ready. The two " +
         "watches are separate streams, so the EndpointSlice event can arrive a few ms before the " +
-        "label event. The 20 node-deletion trials of a wave fail over together when a PodGC sweep " +
-        "deletes their pods, so that row also measures podium under a burst of concurrent " +
-        "fail-overs.",
+        "label event.",
     ],
   };
 }
@@ -192,7 +202,6 @@ function clientGoTable(
 /** Which podium cause is the counterpart of which way a client-go holder stops. */
 const PAIRS: { stop: Stop; cause: Cause; why: string }[] = [
   { stop: "kill", cause: "notready", why: "a crash: the kubelet marks the pod NotReady" },
-  { stop: "kill", cause: "node-delete", why: "the node is gone: nothing renews or reports" },
   { stop: "term", cause: "pod-delete", why: "a graceful stop: the pod is deleted" },
 ];
 
@@ -230,10 +239,8 @@ function ratioTable(failover: readonly CauseResult[], clientgo: readonly ClientG
         ".",
       "The podium side starts at the API write that a kubelet, PodGC or a person would make; the " +
         "time a kubelet needs to notice a crashed container (its probe period) is not included. " +
-        "With few client-go trials, its p95 and p99 are its maximum. A deleted node is seen in " +
-        "podium's Node watch (reason NodeLost, docs/nodes.md); without node failure detection " +
-        "(--node-failure-detection=off, or namespaced mode) podium waits for PodGC (40-80 s) " +
-        "there, while client-go's standbys only wait for the Lease to expire.",
+        "With few client-go trials, its p95 and p99 are its maximum. Dead and deleted nodes " +
+        "against client-go on the same machine death: the next section.",
     ],
   };
 }
@@ -248,6 +255,8 @@ interface Results {
   machine: Machine;
   operatorErrorLogLines: number;
   failover: CauseResult[];
+  /** Dead and deleted nodes, podium and client-go (absent in older results files). */
+  nodes?: NodeCauseResult[];
   clientgo: ClientGoCase[];
   /** The same cases with controller-runtime managers (absent in older results files). */
   controllerruntime?: ClientGoCase[];
@@ -273,6 +282,8 @@ function hasData(r: Partial<Results>, s: Scenario): boolean {
   switch (s) {
     case "failover":
       return (r.failover?.length ?? 0) > 0;
+    case "nodes":
+      return (r.nodes?.length ?? 0) > 0;
     case "clientgo":
       return (r.clientgo?.length ?? 0) > 0;
     case "controllerruntime":
@@ -309,7 +320,10 @@ function merge(current: Results, old: Partial<Results>, ran: (s: Scenario) => bo
         : undefined);
     if (info === undefined) continue;
     merged.runs[s] = info;
-    if (s === "failover") merged.failover = old.failover ?? [];
+    // The node-delete cause moved to the nodes scenario: older files have it here.
+    if (s === "failover")
+      merged.failover = (old.failover ?? []).filter((r) => (r.cause as string) !== "node-delete");
+    if (s === "nodes") merged.nodes = old.nodes ?? [];
     if (s === "clientgo") merged.clientgo = old.clientgo ?? [];
     if (s === "controllerruntime") merged.controllerruntime = old.controllerruntime ?? [];
     if (s === "rollout") merged.rollout = old.rollout ?? [];
@@ -344,21 +358,23 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
       text: [
         "One ElectionGroup of three bare pods and a Service on `app=<group>,role=leader`; the " +
           "operator runs as a child process with its ServiceAccount's kubeconfig, default flags " +
-          "and a single replica. Each trial takes the current leader away in one of three ways; " +
+          "and a single replica. Each trial takes the current leader away in one of two ways; " +
           "after it the group is restored to three ready pods (leadership stays where it went).",
         "- **NotReady:** the Ready and ContainersReady conditions set to False through the status " +
           "subresource, as a kubelet does when a readiness probe fails.\n" +
           "- **Pod deleted:** `DELETE` with the default grace period (the pod turns terminating; " +
-          "kwok then removes it).\n" +
-          "- **Node deleted:** each pod of these groups is bound to its own kwok node " +
-          "(`spec.nodeName`), and the leader's Node object is deleted. podium does not watch " +
-          "nodes (yet: DESIGN.md's fast dead-node detection), so it acts when PodGC marks the " +
-          "orphaned pod Failed and deletes it, after a 40 s quarantine checked every 20 s. " +
-          "These trials run in waves of up to 20 groups whose deletions are spread over 20 s.",
+          "kwok then removes it).",
+        "A deleted or dead node: the next section.",
       ],
       tables: [t],
       figure: "![fail-over latency per cause](benchmarks/failover.svg)",
     });
+  }
+  const nodes = results.nodes ?? [];
+  if (nodes.length > 0) {
+    const sec = nodesSection(nodes, results.runs.nodes?.mode ?? results.mode);
+    tables.push(...sec.tables);
+    sections.push(sec);
   }
   if (clientgo.length > 0) {
     const t = clientGoTable(clientgo);
@@ -530,18 +546,38 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   const kubeconfig = path.join(clusterDir, "kubeconfig");
   const operatorKubeconfig = installPodium(kubeconfig, clusterDir);
   const clients = connect(kubeconfig);
+  sharedClients = clients;
   const version = await clients.kc.makeApiClient(VersionApi).getCode();
   const operator = await startOperator(operatorKubeconfig, {
     identity: "podium-bench",
     args: ["--log-level=info"],
   });
   log(`operator running (pid ${String(operator.pid)})`);
+  if (wants("nodes")) {
+    // The dead-node causes measure nothing without node failure detection (cluster-wide: auto on).
+    const started = await waitFor(
+      "the operator's start log line",
+      () =>
+        Promise.resolve(
+          operator.logs.find(
+            (l) => typeof l.msg === "string" && l.msg.startsWith("podium started"),
+          ),
+        ),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    if (started.nodeFailureDetection !== true) {
+      throw new Error(
+        `the operator started without node failure detection: ${JSON.stringify(started)}`,
+      );
+    }
+  }
   const labels = new LabelWatch(clients.kc);
   const slices = new SliceWatch(clients.kc);
   await labels.start();
   await slices.start();
 
   let failover: CauseResult[] = [];
+  let nodes: NodeCauseResult[] = [];
   let clientgo: ClientGoCase[] = [];
   let controllerruntime: ClientGoCase[] = [];
   let rollout: RolloutSize[] = [];
@@ -561,6 +597,10 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   try {
     await attempt("failover", async () => {
       failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
+    });
+    await attempt("nodes", async () => {
+      nodes = await runNodes({ clients, kubeconfig, labels, slices }, mode);
+      await stopAllMachines(clients);
     });
     await attempt("clientgo", async () => {
       clientgo = await runClientGo({ clients, kubeconfig, labels, slices }, mode);
@@ -604,6 +644,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     machine,
     operatorErrorLogLines: operatorErrorLines,
     failover,
+    nodes,
     clientgo,
     controllerruntime,
     rollout,
@@ -659,6 +700,13 @@ async function writeReports(current: Results | undefined): Promise<void> {
   const ours = new Set([...OUR_HEADINGS, ...sections.map((x) => x.heading)]);
   const foreign = [...markdownSections(mdFile)].filter(([h]) => !ours.has(h));
   failoverFigure(results, outDir);
+  if ((results.nodes ?? []).length > 0) {
+    const info = results.runs.nodes;
+    writeFileSync(
+      path.join(outDir, "nodes.svg"),
+      nodesFigure(results.nodes ?? [], info?.mode ?? results.mode, (info?.date ?? "").slice(0, 10)),
+    );
+  }
   writeJson(resultsFile, { ...previous, ...results });
   await writeMarkdown(mdFile, { runs: runGroups(results), sections });
   for (const [heading, body] of foreign) await mergeMarkdownSection(mdFile, heading, body);
@@ -670,6 +718,7 @@ const OUR_HEADINGS = [
   "Runs",
   "Errors",
   "Unplanned fail-over (Managed mode)",
+  NODES_HEADING,
   "client-go leader election, for comparison",
   "controller-runtime leader election, for comparison",
   "Planned hand-over: rolling update (Managed mode)",

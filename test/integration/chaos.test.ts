@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { healCluster } from "../support/cluster-control.ts";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
+import { ChaosMachines } from "../support/chaos-machines.ts";
 import { ChaosSteps } from "../support/chaos-steps.ts";
 import type { GroupDef } from "../support/chaos-steps.ts";
 import { startFaultProxy } from "../support/fault-proxy.ts";
@@ -45,6 +46,10 @@ import { SuiteNamespace } from "../support/suite-namespace.ts";
 // replica, plus a grace); the summary prints how much of the run it covered.
 // A failed run prints its seed and writes the merged history, the faults and
 // every replica's log to a directory it names.
+//
+// Bare pod i of each bare group runs on simulated machine i (its own kwok,
+// test/support/chaos-machines.ts): steps kill machines and delete their
+// Nodes, and the operator runs with node failure detection on.
 //
 // The steps and the faults they inject: test/support/chaos-steps.ts; the
 // operator's replicas and the disruptions they go through:
@@ -120,6 +125,7 @@ describe("randomized chaos", () => {
 
   const electArgs = (): string[] => [
     `--namespace=${ns.namespace}`,
+    "--node-failure-detection=on",
     // The operator's own Lease, as in ha.test.ts.
     ...leaderElectionArgs(electionId),
     ...(OPERATOR_DEFAULTS
@@ -141,6 +147,12 @@ describe("randomized chaos", () => {
   });
   /** Set in beforeAll, once the namespace, the checker and the proxy exist. */
   let steps: ChaosSteps;
+  let machines: ChaosMachines | undefined;
+  /** The bare pods on machine `i` that the checker sees. */
+  const podsOn = (i: number): string[] =>
+    (checker?.pods() ?? [])
+      .map((p) => p.name)
+      .filter((n) => groups.some((g) => g.bare && n === `${g.name}-${String(i)}`));
 
   /** Closes disruptions whose fault is over once the operator is healthy again; bounded by `until`. */
   const monitor = async (until: () => boolean): Promise<void> => {
@@ -176,7 +188,8 @@ describe("randomized chaos", () => {
             ? true
             : undefined,
         ),
-      { timeoutMs: 90_000, intervalMs: 100 },
+      // A replica start may take up to 90 s on a loaded machine (operator-replicas.ts).
+      { timeoutMs: 240_000, intervalMs: 100 },
     );
     recoveryWaitsMs.push(Date.now() - t0);
   };
@@ -194,6 +207,18 @@ describe("randomized chaos", () => {
     await ns.open();
     checker = new InvariantChecker(ns.clients.kc, ns.namespace);
     await checker.start();
+    machines = new ChaosMachines(
+      {
+        kubeconfig: inject("kubeconfig"),
+        clients: ns.clients,
+        namespace: ns.namespace,
+        podsOn,
+        checker: () => checker,
+        background,
+      },
+      BARE_PODS,
+    );
+    await machines.start();
     proxy = await startFaultProxy({
       kubeconfig: inject("operatorKubeconfig"),
       dir: mkdtempSync(path.join(tmpdir(), "podium-chaos-")),
@@ -210,6 +235,7 @@ describe("randomized chaos", () => {
       replicas,
       disruptions,
       background,
+      machines,
       maxApiserverRestarts: MAX_APISERVER_RESTARTS,
       maxBlackholes: MAX_BLACKHOLES,
       requestTimeoutMs: OPERATOR_REQUEST_TIMEOUT_MS,
@@ -221,7 +247,10 @@ describe("randomized chaos", () => {
       const labels = { app: g.name };
       if (g.bare) {
         for (let i = 0; i < BARE_PODS; i++) {
-          await createBarePod(ns.clients, ns.namespace, `${g.name}-${String(i)}`, { labels });
+          await createBarePod(ns.clients, ns.namespace, `${g.name}-${String(i)}`, {
+            labels,
+            nodeName: machines.nodeName(i),
+          });
         }
       } else {
         await createDeployment(ns.clients, ns.namespace, g.name, steps.between(2, 4));
@@ -252,6 +281,11 @@ describe("randomized chaos", () => {
     replicas.resumeAll();
     await checker?.stop();
     await background.settle();
+    // Pods of a dead machine never confirm their deletion: machines first, then the pods at once.
+    await machines?.stop();
+    await ns.clients.core
+      .deleteCollectionNamespacedPod({ namespace: ns.namespace, gracePeriodSeconds: 0 })
+      .catch(() => undefined);
     try {
       // Finalize the groups with a fresh operator whatever the test left behind.
       await ns.close({ freshOperator: `${electionId}-cleanup` });
@@ -313,6 +347,8 @@ describe("randomized chaos", () => {
     replicas.resumeAll();
     for (const d of disruptions.open) disruptions.over(d);
     await background.settle();
+    // Machines whose comeback the cleared timers dropped come back now.
+    await machines?.reviveAll();
     background.stopping = false;
     await Promise.all(replicas.slots.map((s) => (s.proc ? Promise.resolve() : replicas.start(s))));
     const healStart = Date.now();
@@ -360,6 +396,7 @@ describe("randomized chaos", () => {
       `chaos: ${replay}: ${String(step)} steps in ${String(chaosMs)} ms; heal ${String(healedAt - healStart)} ms; all converged ${String(convergedAt - healedAt)} ms after heal (per group p50 ${String(percentile(conv, 50))} ms, max ${String(conv.at(-1) ?? NaN)} ms; bound ${String(CONVERGE_MS)} ms)`,
       `chaos: steps ${JSON.stringify(Object.fromEntries(counts))}`,
       `chaos: operator exits ${JSON.stringify(replicas.exits)}; replica starts ${replicas.slots.map((s) => `${s.id}=${String(s.starts)}`).join(" ")}; apiserver restarts ${JSON.stringify(steps.restartMs)} ms; waits for recovery before calm phases ${JSON.stringify(recoveryWaitsMs)} ms; blackholes ${String(steps.blackholes)}; proxy ${JSON.stringify(proxy?.stats())}`,
+      `chaos: machines ${JSON.stringify(machines?.stats)}`,
       `chaos: checker ${JSON.stringify(checker.stats())}; ${String(result.transitions.length)} holder changes; ${String(checker.excused.length)} excused spans: check (b) enforced ${String(enforced)} of ${String(span)} ms; wrong-label spans ${String(durations.length)}: p50 ${String(percentile(durations, 50))} ms, p99 ${String(percentile(durations, 99))} ms, max ${String(durations.at(-1) ?? NaN)} ms`,
     ].join("\n");
     console.log(summary);
@@ -442,25 +479,33 @@ describe("randomized chaos", () => {
       for (let i = 0; i < BARE_PODS; i++) {
         const name = `${g.name}-${String(i)}`;
         if (!present.has(name)) {
-          await createBarePod(ns.clients, ns.namespace, name, { labels: { app: g.name } }).catch(
-            () => undefined,
-          );
+          await createBarePod(ns.clients, ns.namespace, name, {
+            labels: { app: g.name },
+            nodeName: machines?.nodeName(i) ?? "",
+          }).catch(() => undefined);
         }
       }
     }
+    /** What kept the last check from passing, for the error. */
+    let waiting: string[] = [];
     await waitFor(
       "every pod Running and Ready and every rollout complete",
       async () => {
         const pods = (await ns.clients.core.listNamespacedPod({ namespace: ns.namespace })).items;
         let healthy = true;
+        waiting = [];
         for (const p of pods) {
           if (p.metadata?.deletionTimestamp !== undefined) continue;
           if (p.status?.phase !== "Running") {
             healthy = false;
+            waiting.push(
+              `${p.metadata?.name ?? "?"} ${p.status?.phase ?? "-"} on ${p.spec?.nodeName ?? "-"}`,
+            );
             continue;
           }
           if (podCondition(p, "Ready") !== "True") {
             healthy = false;
+            waiting.push(`${p.metadata?.name ?? "?"} NotReady on ${p.spec?.nodeName ?? "-"}`);
             await setPodReady(ns.clients, ns.namespace, p.metadata?.name ?? "", true).catch(
               () => undefined,
             );
@@ -479,10 +524,15 @@ describe("randomized chaos", () => {
             s.replicas === want
           );
         });
+        if (!rolled) waiting.push("a Deployment not rolled out");
         return healthy && rolled ? true : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 250 },
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; waiting for: ${waiting.join("; ")}`, {
+        cause: err,
+      });
+    });
   }
 
   /** Per group: "" when converged, else why not. */

@@ -1,5 +1,6 @@
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { V1Pod } from "@kubernetes/client-node";
+import { ChaosMachines } from "./chaos-machines.ts";
 import { restartApiServer } from "./cluster-control.ts";
 import type { FaultProxy, FaultRule } from "./fault-proxy.ts";
 import type { InvariantChecker, PodState } from "./invariant-checker.ts";
@@ -31,6 +32,9 @@ export const WEIGHTS = {
   operatorMidTransition: 3,
   proxyFault: 4,
   apiserverRestart: 0.4,
+  // A machine dies (heartbeat stops, pods stay Ready), or its Node is deleted.
+  machineKill: 2,
+  nodeDelete: 1.5,
 } as const;
 export type StepKind = keyof typeof WEIGHTS;
 const KINDS = Object.keys(WEIGHTS) as StepKind[];
@@ -68,6 +72,8 @@ export interface ChaosWorld {
   replicas: OperatorReplicas;
   disruptions: Disruptions;
   background: Background;
+  /** The machines the bare groups' pods run on (chaos-machines.ts). */
+  machines: ChaosMachines;
   maxApiserverRestarts: number;
   maxBlackholes: number;
   /** The operator's --kube-api-timeout: a blackholed request hangs this long. */
@@ -166,7 +172,11 @@ export class ChaosSteps {
         ).filter((n) => !present.has(n));
         const name = this.pick(missing);
         if (name === undefined) return false;
-        await createBarePod(clients, namespace, name, { labels: { app: g.name } });
+        const nodeName = this.#w.machines.nodeOfBarePod(name);
+        await createBarePod(clients, namespace, name, {
+          labels: { app: g.name },
+          ...(nodeName === undefined ? {} : { nodeName }),
+        });
         return true;
       }
       case "scale":
@@ -223,6 +233,12 @@ export class ChaosSteps {
         return this.#w.random() < 0.7
           ? replicas.pause(active, this.between(3_500, 7_000))
           : replicas.kill(active, "SIGKILL");
+      }
+      case "machineKill":
+      case "nodeDelete": {
+        const del = kind === "nodeDelete";
+        const i = this.between(0, this.#w.machines.count - 1);
+        return this.#w.machines.fail(i, del, ChaosMachines.downMs(del, this.#w.random));
       }
       case "proxyFault":
         return this.#proxyFault();

@@ -203,6 +203,19 @@ export class InvariantChecker {
     this.#nodeFailures.push({ pods, at: Date.now(), what });
   }
 
+  /**
+   * Declares that the failed node of `pods` is back now (its machine started
+   * again): a pod elected after this needs another cause to lose leadership.
+   */
+  endNodeFailure(pods: readonly string[]): void {
+    const at = Date.now();
+    for (const [i, f] of this.#nodeFailures.entries()) {
+      if (f.until === undefined && f.pods.some((p) => pods.includes(p))) {
+        this.#nodeFailures[i] = { ...f, until: at };
+      }
+    }
+  }
+
   /** Declares a span during which the operator could not act (check b does not count it). */
   excuse(from: number, to: number, reason: string): void {
     this.#excused.push({ from, to, reason });

@@ -47,7 +47,8 @@
  *       briefly (a flap the operator saw counts);
  *     - spec.preferredHolder names another pod that is a candidate;
  *     - the group's selector, leader label, mode or Lease name changed;
- *     - the test declared that it failed X's node before (`nodeFailures`);
+ *     - the test declared that it failed X's node (`nodeFailures`) before the
+ *       change, and the node had not come back before X became the holder;
  *     - a stream had to re-list (its history between the two lists is
  *       unknown, so a cause may have been missed): recorded as a cause
  *       "history gap" so that an API server restart cannot produce a false
@@ -147,6 +148,12 @@ export interface Interval {
 export interface NodeFailure {
   pods: readonly string[];
   at: number;
+  /**
+   * When the node came back (a dead machine started again), if it did: a
+   * holder elected after that needs another cause. Until then, podium may
+   * take the grace to see the failure, and the old holder's label lingers.
+   */
+  until?: number;
   what: string;
 }
 
@@ -305,8 +312,9 @@ interface LeaseTrack {
   specKey: string;
   /** When the Lease's record last changed (for Observed validity), ms. */
   observedAt: number;
-  /** The resourceVersion at which the holder took over. */
+  /** The resourceVersion at which the holder took over, and when that was seen (ms). */
   sinceRv: string;
+  sinceAt: number;
 }
 
 const podKey = (p: PodState): string => `${p.name}/${p.uid}`;
@@ -448,6 +456,7 @@ export function checkInvariants(
         specKey: group ? specKey(group) : "",
         observedAt: at,
         sinceRv: lease.rv,
+        sinceAt: at,
       });
       if (!fromList && group !== undefined && lease.holder !== "") {
         electedFromNobody(group, lease);
@@ -478,7 +487,10 @@ export function checkInvariants(
       const cause =
         prev.cause ??
         describeCause(group, prev, pods) ??
-        nodeFailures.find((f) => f.at <= at && f.pods.includes(prev.holder))?.what ??
+        nodeFailures.find(
+          (f) =>
+            f.at <= at && (f.until ?? Infinity) >= prev.sinceAt && f.pods.includes(prev.holder),
+        )?.what ??
         (gapWithin(prev.sinceRv, lease.rv) ? "history gap (a stream re-listed)" : undefined);
       transitions.push({
         group: group.name,
@@ -502,6 +514,7 @@ export function checkInvariants(
     prev.holder = lease.holder;
     prev.holderUID = lease.holderUID;
     prev.sinceRv = lease.rv;
+    prev.sinceAt = at;
     prev.cause = undefined;
     prev.specKey = group ? specKey(group) : "";
   };

@@ -12,7 +12,7 @@ import { waitFor } from "./kube.ts";
 /** Annotation that marks a node as a test machine (the cluster's own kwok ignores it). */
 const MACHINE_ANNOTATION = "kwok.podium.dev/machine";
 /** Keeps the scheduler's pods off the machines: tests bind their pods by spec.nodeName. */
-const MACHINE_TAINT = "podium.test/machine";
+export const MACHINE_TAINT = "podium.test/machine";
 
 /**
  * One simulated machine: a Node and its own kwok process (`--manage-single-node`),
@@ -32,24 +32,21 @@ export interface Machine {
 
 const machines = new Set<{ child: ChildProcess; name: string }>();
 
+let kwokBinary: string | undefined;
 function kwokPath(): string {
+  if (kwokBinary !== undefined) return kwokBinary;
   const bin = execFileSync(path.join(root, "hack/build-components.sh"), ["--print"], {
     encoding: "utf8",
   }).trim();
-  return path.join(bin, "kwok");
+  kwokBinary = path.join(bin, "kwok");
+  return kwokBinary;
 }
 
 /**
- * Creates node `name` and starts its kwok (heartbeat every
- * leaseDurationSeconds / 4, as the kubelet renews a 40 s Lease every 10 s),
- * and waits (bounded) until the node is Ready and its heartbeat Lease exists.
+ * Creates the Node of machine `name` (tainted so that the scheduler places
+ * nothing there: tests bind their pods by spec.nodeName), without its kwok.
  */
-export async function startMachine(
-  clients: Clients,
-  kubeconfig: string,
-  name: string,
-  { index, leaseDurationSeconds = 40 }: { index: number; leaseDurationSeconds?: number },
-): Promise<Machine> {
+export async function createMachineNode(clients: Clients, name: string): Promise<void> {
   await clients.core.createNode({
     body: {
       metadata: {
@@ -63,6 +60,35 @@ export async function startMachine(
       },
     },
   });
+}
+
+/**
+ * Creates node `name` (unless `existing`: a machine that died comes back,
+ * its Node and pods still there) and starts its kwok (heartbeat every
+ * leaseDurationSeconds / 4, as the kubelet renews a 40 s Lease every 10 s),
+ * and waits (bounded) until the node is Ready and its heartbeat Lease exists.
+ */
+export async function startMachine(
+  clients: Clients,
+  kubeconfig: string,
+  name: string,
+  {
+    index,
+    leaseDurationSeconds = 40,
+    existing = false,
+  }: { index: number; leaseDurationSeconds?: number; existing?: boolean },
+): Promise<Machine> {
+  const leases = clients.kc.makeApiClient(CoordinationV1Api);
+  const renewTime = async (): Promise<string | undefined> => {
+    const lease = await leases
+      .readNamespacedLease({ name, namespace: "kube-node-lease" })
+      .catch(() => undefined);
+    const t = lease?.spec?.renewTime;
+    return t === undefined ? undefined : new Date(t).toISOString();
+  };
+  // A machine that comes back is alive once it renewed its heartbeat again.
+  const before = existing ? await renewTime() : undefined;
+  if (!existing) await createMachineNode(clients, name);
   const clusterDir = clusterDirOf(kubeconfig);
   const home = mkdtempSync(path.join(tmpdir(), `podium-machine-${name}-`));
   const log = openSync(path.join(home, "kwok.log"), "a");
@@ -100,20 +126,23 @@ export async function startMachine(
       if (signal === "SIGKILL") await exited;
     },
   };
-  await waitFor(
-    `machine ${name} Ready with a heartbeat`,
-    async () => {
-      if (!machine.alive) throw new Error(`kwok for ${name} exited; see ${home}/kwok.log`);
-      const node = await clients.core.readNode({ name });
-      const ready = node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-      const lease = await clients.kc
-        .makeApiClient(CoordinationV1Api)
-        .readNamespacedLease({ name, namespace: "kube-node-lease" })
-        .catch(() => undefined);
-      return ready && lease?.spec?.renewTime !== undefined ? true : undefined;
-    },
-    { timeoutMs: 60_000 },
-  );
+  try {
+    await waitFor(
+      `machine ${name} Ready with a heartbeat`,
+      async () => {
+        if (!machine.alive) throw new Error(`kwok for ${name} exited; see ${home}/kwok.log`);
+        const node = await clients.core.readNode({ name });
+        const ready = node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+        const renewed = await renewTime();
+        return ready && renewed !== undefined && renewed !== before ? true : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  } catch (err) {
+    // No kwok left behind for a machine that did not come up.
+    await machine.signal("SIGKILL");
+    throw err;
+  }
   return machine;
 }
 

@@ -148,6 +148,8 @@ export class OperatorReplicas {
           const proc = await startOperator(this.#options.kubeconfig(), {
             args: this.#options.args(),
             identity: `${electionId}-${slot.id}-${String(slot.starts)}`,
+            // Under a load of 20 on 2 cores, Node took more than 30 s to serve /readyz.
+            readyTimeoutMs: 90_000,
           });
           slot.proc = proc;
           slot.paused = false;

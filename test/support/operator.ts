@@ -130,7 +130,15 @@ export async function startOperator(
     identity = `podium-test-${String(process.pid)}-${String(running.size)}`,
     entry = path.join(root, "src/main.ts"),
     cwd = root,
-  }: { args?: string[]; identity?: string; entry?: string; cwd?: string } = {},
+    readyTimeoutMs = 30_000,
+  }: {
+    args?: string[];
+    identity?: string;
+    entry?: string;
+    cwd?: string;
+    /** Bound on the wait for /readyz (a loaded 2-core machine starts Node slowly). */
+    readyTimeoutMs?: number;
+  } = {},
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();
@@ -186,7 +194,7 @@ export async function startOperator(
         }
         return (await operator.probe("/readyz")).status === 200 ? true : undefined;
       },
-      { timeoutMs: 30_000 },
+      { timeoutMs: readyTimeoutMs },
     );
   } catch (err) {
     await operator.stop("SIGKILL");

@@ -2,6 +2,7 @@ import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/clien
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Clients } from "./kube.ts";
 import { podCondition, setPodReady, waitFor } from "./kube.ts";
+import { MACHINE_TAINT } from "./kwok-machines.ts";
 
 // The workloads the tests elect from: Deployments, Services and bare pods of
 // image podium.test/app:1 (kwok runs them), and what the tests read and change
@@ -153,6 +154,8 @@ export interface BarePodOptions {
   finalizers?: string[];
   /** Start Running but NotReady (kwok.podium.dev/manual-readiness); the test decides readiness. */
   startNotReady?: boolean;
+  /** Bound to this node (a simulated machine: support/kwok-machines.ts), tolerating its taint. */
+  nodeName?: string;
 }
 
 /** Creates a bare pod named `name` (one container, image podium.test/app:1). */
@@ -160,7 +163,7 @@ export async function createBarePod(
   clients: Clients,
   namespace: string,
   name: string,
-  { labels, annotations = {}, finalizers, startNotReady = false }: BarePodOptions,
+  { labels, annotations = {}, finalizers, startNotReady = false, nodeName }: BarePodOptions,
 ): Promise<V1Pod> {
   return clients.core.createNamespacedPod({
     namespace,
@@ -173,7 +176,12 @@ export async function createBarePod(
           : annotations,
         ...(finalizers === undefined ? {} : { finalizers }),
       },
-      spec: { containers: [{ name: "app", image: "podium.test/app:1" }] },
+      spec: {
+        containers: [{ name: "app", image: "podium.test/app:1" }],
+        ...(nodeName === undefined
+          ? {}
+          : { nodeName, tolerations: [{ key: MACHINE_TAINT, operator: "Exists" }] }),
+      },
     },
   });
 }

@@ -397,6 +397,21 @@ describe("invariant checker (d): no transition without a cause", () => {
     expect(checks(later)).toEqual(["transition-without-cause"]);
   });
 
+  it("takes a node failure only until the node came back, before the holder took over", () => {
+    const h = elected();
+    const failed = h.at - 500;
+    h.unlabel("a").lease("b", 2).label("b", 2);
+    const during = h.check({
+      nodeFailures: [{ pods: ["a"], at: failed, until: h.at, what: "machine m1 killed" }],
+    });
+    expect(during.violations).toEqual([]);
+    // The machine came back before a was elected: its failure explains nothing.
+    const before = h.check({
+      nodeFailures: [{ pods: ["a"], at: failed - 100, until: failed, what: "machine m1 killed" }],
+    });
+    expect(checks(before)).toEqual(["transition-without-cause"]);
+  });
+
   it("does not take a cause from before the holder took over", () => {
     // a was NotReady before it was elected; nothing happened to it afterwards.
     const h = new History()

@@ -1,0 +1,274 @@
+import { createNamespace } from "../support/kube.ts";
+import { clientGoCandidateBinary } from "../support/candidates.ts";
+import { log, waitSteady } from "./fixtures.ts";
+import type { FleetContext, FleetGroup, MachineGroup } from "./node-fleets.ts";
+import {
+  CLIENT_GO_TIMING,
+  machineGroup,
+  nodeGroup,
+  replacePods,
+  startClientGo,
+} from "./node-fleets.ts";
+import type { Stats } from "./report.ts";
+import { summarize } from "./report.ts";
+import { now, sleep, until } from "./watch.ts";
+
+// Scenario: dead nodes (issue 13, docs/nodes.md). Each cause takes the
+// current leader's node away, and the trial measures from that moment until
+// another pod of the group carries role=leader in an independent pod watch,
+// and until the Service's EndpointSlices list it alone as ready. podium's
+// causes and client-go's run side by side in the same run, on the same kind
+// of machine death. Trials run in lanes (one group each) concurrently, few
+// enough that the disruption guard never sees most nodes silent.
+
+/** A cause of the scenario. A cause with the leader probe on fills the same table. */
+export type NodeCause = "node-delete" | "machine-heartbeats" | "machine-clientgo";
+
+export interface NodeTrial {
+  cause: NodeCause;
+  namespace: string;
+  group: string;
+  old: string;
+  node: string;
+  next: string | undefined;
+  /** Epoch ms (fractional) just before the cause was sent. */
+  sentAt: number;
+  /** When the cause's API write returned, or the killed process was seen gone. */
+  returnedAt: number;
+  /** From `returnedAt` (an API write) or `sentAt` (a kill) to the new holder's label. */
+  labelMs: number | undefined;
+  /** From the same instant to the EndpointSlices listing only the new holder as ready. */
+  sliceMs: number | undefined;
+}
+
+export interface NodeCauseResult {
+  cause: NodeCause;
+  title: string;
+  elector: "podium" | "client-go";
+  trials: NodeTrial[];
+  label: Stats;
+  slice: Stats;
+}
+
+/** One group a cause's trials run on, one trial after the other. */
+interface Lane {
+  /** Takes the leader's node away and measures; leaves the group whole again. */
+  trial(): Promise<NodeTrial>;
+}
+
+interface NodeCauseSpec {
+  title: string;
+  elector: "podium" | "client-go";
+  trials: { quick: number; full: number };
+  /** Groups running trials concurrently. */
+  lanes: number;
+  /** Bound on one trial's wait for the new leader. */
+  timeoutMs: number;
+  lane(ctx: FleetContext, namespace: string, i: number): Promise<Lane>;
+}
+
+const SLICE_TIMEOUT_MS = 30_000;
+
+async function measure(
+  ctx: FleetContext,
+  g: FleetGroup,
+  cause: NodeCause,
+  old: string,
+  timeoutMs: number,
+  act: () => Promise<unknown>,
+  from: "returned" | "sent",
+): Promise<NodeTrial> {
+  const sentAt = now();
+  await act();
+  const returnedAt = now();
+  const t0 = from === "sent" ? sentAt : returnedAt;
+  const gained = await until(() => ctx.labels.gained(g.namespace, g.app, old, sentAt), timeoutMs);
+  const sliceAt =
+    gained === undefined
+      ? undefined
+      : await until(
+          () => ctx.slices.onlyReady(g.namespace, g.service, gained.pod, sentAt),
+          SLICE_TIMEOUT_MS,
+        );
+  return {
+    cause,
+    namespace: g.namespace,
+    group: g.app,
+    old,
+    node: g.nodeOf.get(old) ?? "",
+    next: gained?.pod,
+    sentAt,
+    returnedAt,
+    labelMs: gained === undefined ? undefined : gained.at - t0,
+    sliceMs: sliceAt === undefined ? undefined : sliceAt - t0,
+  };
+}
+
+/** Pods per node-delete group: replenished in bulk, between trials, when fewer than 3 are left. */
+const NODE_DELETE_POOL = 10;
+
+/**
+ * Node deleted: the leader's Node object deleted (its pod stays, Ready,
+ * until PodGC). The group starts with NODE_DELETE_POOL pods, each on its own
+ * node; when fewer than three are left on live nodes, new pods on new nodes
+ * fill it up again, between trials, so no set-up runs while one measures.
+ */
+async function nodeDeleteLane(ctx: FleetContext, namespace: string, i: number): Promise<Lane> {
+  const g = await nodeGroup(ctx, namespace, `d${String(i)}`, NODE_DELETE_POOL);
+  const live = new Set(g.nodeOf.keys());
+  let generation = 0;
+  return {
+    async trial() {
+      if (live.size < 3) {
+        const added = Array.from(
+          { length: NODE_DELETE_POOL - live.size },
+          () => `${g.app}-r${String(++generation)}`,
+        );
+        await replacePods(ctx, g, added);
+        for (const p of added) live.add(p);
+      }
+      const old = await waitSteady(ctx.labels, ctx.slices, namespace, g.app, g.service);
+      // Decorrelate the cause from the operator's periodic Lease renewals.
+      await sleep(Math.random() * 500);
+      const node = g.nodeOf.get(old) ?? "";
+      live.delete(old);
+      return measure(
+        ctx,
+        g,
+        "node-delete",
+        old,
+        NODE_CAUSES["node-delete"].timeoutMs,
+        () => ctx.clients.core.deleteNode({ name: node }),
+        "returned",
+      );
+    },
+  };
+}
+
+/** A machine whose kwok is SIGKILLed at a random point of its heartbeat cycle. */
+async function machineLane(
+  ctx: FleetContext,
+  namespace: string,
+  i: number,
+  cause: "machine-heartbeats" | "machine-clientgo",
+): Promise<Lane> {
+  const clientGo = cause === "machine-clientgo";
+  const g: MachineGroup = await machineGroup(
+    ctx,
+    namespace,
+    `${clientGo ? "c" : "h"}${String(i)}`,
+    clientGo ? "client-go" : "podium",
+  );
+  const spec = NODE_CAUSES[cause];
+  return {
+    async trial() {
+      const old = await waitSteady(ctx.labels, ctx.slices, namespace, g.app, g.service, {
+        timeoutMs: 2 * spec.timeoutMs,
+      });
+      // A random point of the kubelet's 10 s renewal cycle.
+      await sleep(Math.random() * 10_000);
+      const machine = g.machineOf.get(old);
+      if (machine === undefined) throw new Error(`${namespace}/${old}: no machine`);
+      const candidate = g.candidates.get(old);
+      if (clientGo && candidate === undefined) throw new Error(`${namespace}/${old}: no candidate`);
+      const trial = await measure(
+        ctx,
+        g,
+        cause,
+        old,
+        spec.timeoutMs,
+        // The whole machine dies: its kubelet and, for client-go, the process on it.
+        () => Promise.all([machine.kill(), candidate?.kill()]),
+        "sent",
+      );
+      await machine.revive();
+      if (clientGo) await startClientGo(ctx, g, old);
+      return trial;
+    },
+  };
+}
+
+/**
+ * The causes, in the order they run (the machine deaths concurrently). Trial
+ * counts: 50+ for the fast cause; the slow ones take 10-20 s a trial.
+ */
+export const NODE_CAUSES: Record<NodeCause, NodeCauseSpec> = {
+  "node-delete": {
+    title: "node deleted (the Node object)",
+    elector: "podium",
+    trials: { quick: 20, full: 60 },
+    // One trial at a time, as the failover scenario's: ms figures, no set-up beside them.
+    lanes: 1,
+    timeoutMs: 150_000,
+    lane: nodeDeleteLane,
+  },
+  "machine-heartbeats": {
+    title: "machine dies (its kwok SIGKILLed), heartbeats only",
+    elector: "podium",
+    trials: { quick: 8, full: 30 },
+    lanes: 4,
+    timeoutMs: 60_000,
+    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-heartbeats"),
+  },
+  "machine-clientgo": {
+    title: `machine dies, client-go candidates ${String(CLIENT_GO_TIMING.lease)}/${String(CLIENT_GO_TIMING.renew)}/${String(CLIENT_GO_TIMING.retry)} (holder process SIGKILLed with it)`,
+    elector: "client-go",
+    trials: { quick: 8, full: 30 },
+    lanes: 4,
+    timeoutMs: (CLIENT_GO_TIMING.lease + 2 * CLIENT_GO_TIMING.retry) * 1000 + 15_000,
+    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-clientgo"),
+  },
+};
+
+/** Runs `n` trials of `cause` over its lanes; returns them in the order they ended. */
+async function runCause(
+  ctx: FleetContext,
+  cause: NodeCause,
+  mode: "quick" | "full",
+): Promise<NodeCauseResult> {
+  const spec = NODE_CAUSES[cause];
+  const n = spec.trials[mode];
+  const { name: ns } = await createNamespace(ctx.clients, `bench-${cause}`);
+  const lanes = await Promise.all(
+    Array.from({ length: Math.min(spec.lanes, n) }, (_, i) => spec.lane(ctx, ns, i)),
+  );
+  const trials: NodeTrial[] = [];
+  let started = 0;
+  await Promise.all(
+    lanes.map(async (lane) => {
+      while (started < n) {
+        started++;
+        const t = await lane.trial();
+        trials.push(t);
+        const f = (v: number | undefined): string =>
+          v === undefined ? "timeout" : `${v.toFixed(0)} ms`;
+        log(
+          `nodes ${cause} ${String(trials.length)}/${String(n)}: ${t.old} (${t.node}) -> ${t.next ?? "?"}; ` +
+            `label ${f(t.labelMs)}, EndpointSlice ${f(t.sliceMs)}`,
+        );
+      }
+    }),
+  );
+  return {
+    cause,
+    title: spec.title,
+    elector: spec.elector,
+    trials,
+    label: summarize(trials.map((t) => t.labelMs)),
+    slice: summarize(trials.map((t) => t.sliceMs)),
+  };
+}
+
+/** Node deletion first, then the machine deaths of podium and client-go side by side. */
+export async function runNodes(
+  ctx: FleetContext,
+  mode: "quick" | "full",
+  causes: readonly NodeCause[] = Object.keys(NODE_CAUSES) as NodeCause[],
+): Promise<NodeCauseResult[]> {
+  if (causes.includes("machine-clientgo")) clientGoCandidateBinary();
+  const results: NodeCauseResult[] = [];
+  if (causes.includes("node-delete")) results.push(await runCause(ctx, "node-delete", mode));
+  const concurrent = causes.filter((c) => c !== "node-delete");
+  results.push(...(await Promise.all(concurrent.map((c) => runCause(ctx, c, mode)))));
+  return results;
+}

@@ -13,6 +13,58 @@ export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 export const DEFAULT_RENEW_DEADLINE_SECONDS = 10;
 export const DEFAULT_RETRY_PERIOD_SECONDS = 2;
 
+/**
+ * Managed mode's lease timings when the spec states none: the Lease is valid for 90 s and podium
+ * renews it every 60 s (max(retryPeriod, renewDeadline)), one write per group per minute.
+ *
+ * In Managed mode the Lease decides nothing (podium elects from readiness and nodes), so its
+ * renewal only tells a reader that a running podium still vouches for the holder. 60 s keeps a
+ * 30 s margin for a slow or retried write; a reader sees the Lease expire at most 90 s after
+ * podium stopped. See docs/semantics.md, "Renewal".
+ */
+export const DEFAULT_MANAGED_LEASE_DURATION_SECONDS = 90;
+export const DEFAULT_MANAGED_RENEW_DEADLINE_SECONDS = 60;
+export const DEFAULT_MANAGED_RETRY_PERIOD_SECONDS = 2;
+
+/**
+ * Fills in the lease timings `lease` leaves out, by mode, and returns it (mutated).
+ *
+ * Managed mode with no timing at all gets 90/60/2. Any other spec (Observed mode, or a Managed
+ * spec that states at least one timing) gets client-go's 15/10/2 for the missing ones, exactly
+ * what the CRD schema used to store: a partial spec keeps the meaning it always had, and an
+ * explicit timing is never overridden. Applied in code, not by the CRD schema, so that what the
+ * user wrote stays distinguishable from a default (the API server stores only what was written).
+ */
+export function applyLeaseTimingDefaults(
+  mode: unknown,
+  lease: Record<string, unknown>,
+): Record<string, unknown> {
+  const stated = LEASE_TIMING_FIELDS.some((field) => lease[field] !== undefined);
+  const defaults =
+    mode === "Observed" || stated
+      ? [
+          DEFAULT_LEASE_DURATION_SECONDS,
+          DEFAULT_RENEW_DEADLINE_SECONDS,
+          DEFAULT_RETRY_PERIOD_SECONDS,
+        ]
+      : [
+          DEFAULT_MANAGED_LEASE_DURATION_SECONDS,
+          DEFAULT_MANAGED_RENEW_DEADLINE_SECONDS,
+          DEFAULT_MANAGED_RETRY_PERIOD_SECONDS,
+        ];
+  LEASE_TIMING_FIELDS.forEach((field, i) => {
+    lease[field] ??= defaults[i];
+  });
+  return lease;
+}
+
+/** spec.lease's timing fields, in the order of {@link applyLeaseTimingDefaults}' defaults. */
+export const LEASE_TIMING_FIELDS = [
+  "durationSeconds",
+  "renewDeadlineSeconds",
+  "retryPeriodSeconds",
+] as const;
+
 export const DEFAULT_LEADER_LABEL_KEY = "role";
 export const DEFAULT_LEADER_LABEL_VALUE = "leader";
 

@@ -12,13 +12,10 @@
 import {
   DEFAULT_LEADER_LABEL_KEY,
   DEFAULT_LEADER_LABEL_VALUE,
-  DEFAULT_LEASE_DURATION_SECONDS,
   DEFAULT_MODE,
   DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
   DEFAULT_NOT_READY_TOLERANCE_SECONDS,
   DEFAULT_PAUSED,
-  DEFAULT_RENEW_DEADLINE_SECONDS,
-  DEFAULT_RETRY_PERIOD_SECONDS,
   MAX_CONDITIONS,
   MAX_HISTORY,
   MAX_LEASE_DURATION_SECONDS,
@@ -225,8 +222,7 @@ const lease = {
       type: "integer",
       format: "int32",
       description:
-        "How long a Lease stays valid after its last renewal (the Lease's leaseDurationSeconds; client-go's LeaseDuration). Must be greater than renewDeadlineSeconds.",
-      default: DEFAULT_LEASE_DURATION_SECONDS,
+        "How long a Lease stays valid after its last renewal (the Lease's leaseDurationSeconds; client-go's LeaseDuration). Must be greater than renewDeadlineSeconds. Default (applied by podium, not stored): 90 in Managed mode when spec.lease states no timing, else 15.",
       minimum: 1,
       maximum: MAX_LEASE_DURATION_SECONDS,
     },
@@ -234,8 +230,7 @@ const lease = {
       type: "integer",
       format: "int32",
       description:
-        "How long a holder keeps trying to renew before it gives up leadership (client-go's RenewDeadline). Must be less than durationSeconds and greater than 1.2 x retryPeriodSeconds, client-go's own rules.",
-      default: DEFAULT_RENEW_DEADLINE_SECONDS,
+        "How long a holder keeps trying to renew before it gives up leadership (client-go's RenewDeadline). In Managed mode podium renews the Lease every max(retryPeriodSeconds, renewDeadlineSeconds). Must be less than durationSeconds and greater than 1.2 x retryPeriodSeconds, client-go's own rules. Default (applied by podium, not stored): 60 in Managed mode when spec.lease states no timing, else 10.",
       minimum: 1,
       maximum: MAX_RENEW_DEADLINE_SECONDS,
     },
@@ -243,8 +238,7 @@ const lease = {
       type: "integer",
       format: "int32",
       description:
-        "How often the Lease is renewed or retried (client-go's RetryPeriod). In Managed mode podium renews the Lease at most this often.",
-      default: DEFAULT_RETRY_PERIOD_SECONDS,
+        "How often the Lease is renewed or retried (client-go's RetryPeriod). In Managed mode podium renews the Lease at most this often. Default: 2 (applied by podium, not stored).",
       minimum: 1,
       maximum: MAX_RETRY_PERIOD_SECONDS,
     },

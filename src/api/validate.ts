@@ -7,6 +7,7 @@
  * exact text) unless a value had the wrong type, in which case the API server skips CEL too.
  */
 import { Ajv } from "ajv";
+import { applyLeaseTimingDefaults } from "./defaults.ts";
 import type { ErrorObject } from "ajv";
 import {
   DNS_SUBDOMAIN_PATTERN,
@@ -46,6 +47,8 @@ export function validateSpec(spec: unknown): ValidationResult {
   }
   prune(specSchema, copy);
   const schemaValid = compiledSpec(copy);
+  // After ajv's defaults (spec.lease: {}, mode), before the CEL rules, which then see the timings.
+  if (isObject(copy) && isObject(copy.lease)) applyLeaseTimingDefaults(copy.mode, copy.lease);
   const errors = (compiledSpec.errors ?? []).map(toFieldError);
   if ((compiledSpec.errors ?? []).some((e) => BLOCKING_KEYWORDS.has(e.keyword))) {
     errors.push({ field: "spec", message: RULES_NOT_CHECKED });

@@ -20,7 +20,7 @@ import { sleep } from "./watch.ts";
 // the API server itself (apiserver_request_total, scraped with the admin
 // client certificate at the start and end of each phase). That metric has no
 // user-agent label, so requests are attributed by phase:
-//   podium    - podium (Managed mode, default 15/10/2) manages N groups of 3 pods;
+//   podium    - podium (Managed mode, default timings 90/60/2) manages N groups of 3 pods;
 //   baseline  - neither runs: kube-controller-manager, the scheduler, kwok;
 //   client-go - N Leases, each with 3 real client-go candidates at 15/10/2.
 // Each phase lasts the same time; (phase - baseline) / N / minutes is the

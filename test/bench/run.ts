@@ -457,7 +457,7 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
           "steady (every group led by exactly one labelled pod, or every Lease held and renewed " +
           "within its duration) and then 20 s more:",
         "- **podium:** the operator (one replica, default flags) manages the groups in Managed " +
-          "mode with the default 15/10/2 Lease timings.\n" +
+          "mode with its default 90/60/2 Lease timings.\n" +
           "- **baseline:** the groups deleted and the operator stopped: only " +
           "kube-controller-manager, kube-scheduler, kwok and this harness's own watches.\n" +
           "- **client-go:** no podium; per group a Lease with three real client-go candidate " +

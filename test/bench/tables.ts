@@ -91,7 +91,7 @@ export function apiCostTables(r: ApiCostResult): Table[] {
   const ownTotal = r.totals.podiumOwn;
   const perVerb: Table = {
     title: `API requests per group per minute (${String(r.groups)} groups of ${String(r.podsPerGroup)} pods, net of the baseline)`,
-    header: ["verb", "podium (Managed, 15/10/2)", "client-go (3 × 15/10/2)", "podium's own client"],
+    header: ["verb", "podium (Managed, 90/60/2)", "client-go (3 × 15/10/2)", "podium's own client"],
     rows: [
       ...verbs.map((v) => [
         v,

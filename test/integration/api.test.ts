@@ -161,7 +161,7 @@ describe("the ElectionGroup API through kubectl", () => {
     expect(res.ok, res.out).toBe(true);
   });
 
-  it("fills in every default on the API server", () => {
+  it("fills in every default on the API server but the lease timings, which podium defaults by mode", () => {
     const res = run(
       ["apply", "-f", "-"],
       manifest("defaults", { selector: { matchLabels: { app: "nothing" } } }),
@@ -173,7 +173,8 @@ describe("the ElectionGroup API through kubectl", () => {
     expect(spec).toEqual({
       selector: { matchLabels: { app: "nothing" } },
       mode: "Managed",
-      lease: { durationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+      // No stored timing: a Managed group gets 90/60/2 from podium (docs/semantics.md, Renewal).
+      lease: {},
       leaderLabel: { key: "role", value: "leader" },
       notReadyToleranceSeconds: 0,
       paused: false,

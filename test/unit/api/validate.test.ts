@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { leaseName } from "../../../src/api/defaults.ts";
 import { validateSpec } from "../../../src/api/validate.ts";
+import type { LeaseSettings } from "../../../src/api/types.ts";
 import type { FieldError } from "../../../src/api/validate.ts";
 
 const base = { selector: { matchLabels: { app: "web" } } };
@@ -11,6 +12,62 @@ function errorsOf(spec: unknown): FieldError[] {
   return result.errors;
 }
 
+describe("validateSpec: lease timing defaults by mode", () => {
+  const timings = (lease: LeaseSettings) => ({
+    durationSeconds: lease.durationSeconds,
+    renewDeadlineSeconds: lease.renewDeadlineSeconds,
+    retryPeriodSeconds: lease.retryPeriodSeconds,
+  });
+  it.each([
+    ["Managed, no timing: renew every 60 s, valid 90 s", {}, undefined, [90, 60, 2]],
+    ["Managed stated explicitly, no timing", {}, "Managed", [90, 60, 2]],
+    ["Observed, no timing: client-go's", {}, "Observed", [15, 10, 2]],
+    [
+      "Managed, explicit 15/10/2 (an object stored before) kept",
+      { durationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+      undefined,
+      [15, 10, 2],
+    ],
+    [
+      "Managed, only a duration: the rest as client-go's",
+      { durationSeconds: 30 },
+      undefined,
+      [30, 10, 2],
+    ],
+    [
+      "Managed, only a retry period: the rest as client-go's",
+      { retryPeriodSeconds: 5 },
+      undefined,
+      [15, 10, 5],
+    ],
+    ["Managed, only a name: no timing stated", { name: "x" }, undefined, [90, 60, 2]],
+    [
+      "Observed, explicit timings kept",
+      { durationSeconds: 120, renewDeadlineSeconds: 60, retryPeriodSeconds: 10 },
+      "Observed",
+      [120, 60, 10],
+    ],
+  ] as [string, Record<string, unknown>, string | undefined, number[]][])(
+    "%s",
+    (_, lease, mode, [durationSeconds, renewDeadlineSeconds, retryPeriodSeconds]) => {
+      const result = validateSpec({ ...base, lease, ...(mode === undefined ? {} : { mode }) });
+      if (!result.ok) throw new Error(JSON.stringify(result.errors));
+      expect(timings(result.spec.lease)).toEqual({
+        durationSeconds,
+        renewDeadlineSeconds,
+        retryPeriodSeconds,
+      });
+    },
+  );
+
+  it("checks client-go's rules against the timings a partial spec gets", () => {
+    // The API server admits this (its rules skip an absent field); podium rejects it by name.
+    expect(errorsOf({ ...base, lease: { durationSeconds: 5 } }).map((e) => e.field)).toContain(
+      "spec.lease.renewDeadlineSeconds",
+    );
+  });
+});
+
 describe("validateSpec: defaults", () => {
   it("applies every default to a minimal spec, as the API server would", () => {
     expect(validateSpec(base)).toEqual({
@@ -18,7 +75,7 @@ describe("validateSpec: defaults", () => {
       spec: {
         selector: { matchLabels: { app: "web" } },
         mode: "Managed",
-        lease: { durationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+        lease: { durationSeconds: 90, renewDeadlineSeconds: 60, retryPeriodSeconds: 2 },
         leaderLabel: { key: "role", value: "leader" },
         notReadyToleranceSeconds: 0,
         paused: false,
@@ -48,7 +105,7 @@ describe("validateSpec: defaults", () => {
   it("treats null like absent and drops unknown fields (pruning)", () => {
     const result = validateSpec({ ...base, mode: null, lease: null, paused: null, bogus: 1 });
     expect(result.ok && result.spec.mode).toBe("Managed");
-    expect(result.ok && result.spec.lease.durationSeconds).toBe(15);
+    expect(result.ok && result.spec.lease.durationSeconds).toBe(90);
     expect(result.ok && result.spec.paused).toBe(false);
     expect(result.ok && "bogus" in result.spec).toBe(false);
   });

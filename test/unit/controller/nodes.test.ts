@@ -32,7 +32,12 @@ describe("the reconcile with nodes", () => {
       node(h, n);
       beat(h, n);
     }
-    h.groups.put(rawGroup("web", {}));
+    // client-go's timings: a renewal due (10 s) before n1's heartbeat goes stale (18 s).
+    h.groups.put(
+      rawGroup("web", {
+        lease: { durationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
+      }),
+    );
     h.pods.put(podOn("web-a", "n1", { labels: { role: "leader" }, epoch: 1 }));
     h.pods.put(podOn("web-b", "n2"));
     h.leases.put(rawLease("web-a", 1, { renewTime: h.clock.now }));

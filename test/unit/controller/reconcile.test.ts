@@ -34,7 +34,8 @@ describe("the reconcile", () => {
       "status holder=web-a epoch=1",
     ]);
     expect(h.recorder.events).toEqual(["Normal LeaderElected: pod web-a leads in epoch 1"]);
-    expect(result).toEqual({ requeueAfterMs: 10_000 });
+    // Managed mode's default renewal interval (90/60/2).
+    expect(result).toEqual({ requeueAfterMs: 60_000 });
     const ready = h.writer.statuses[0]?.conditions?.find((c) => c.type === "Ready");
     expect(ready).toMatchObject({ status: "True", reason: "LeaderElected" });
   });
@@ -140,9 +141,9 @@ describe("the reconcile", () => {
     h.pods.put(rawPod("web-b", { labels: { role: "leader" }, epoch: 2 }));
     h.writer.calls.length = 0;
 
-    h.clock.now += 10_000;
+    h.clock.now += 60_000;
     await h.reconcile();
-    h.clock.now += 10_000;
+    h.clock.now += 60_000;
     await h.reconcile();
 
     // Renewals of the new holder at the versions podium's own writes produced

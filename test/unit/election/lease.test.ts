@@ -45,6 +45,8 @@ describe("renewIntervalMs", () => {
     // Not admitted by the CRD (renewDeadline must exceed 1.2 x retry), but the
     // interval still never undercuts the retry period.
     [15, 1, 2, 2_000],
+    // Managed mode's defaults: one write per group per minute.
+    [90, 60, 2, 60_000],
   ])(
     "duration %d s, renew deadline %d s, retry %d s -> %d ms",
     (durationSeconds, renewDeadlineSeconds, retryPeriodSeconds, want) => {
@@ -52,6 +54,27 @@ describe("renewIntervalMs", () => {
       expect(renewIntervalMs(s)).toBe(want);
     },
   );
+});
+
+describe("renewal policy at Managed mode's defaults (90/60/2)", () => {
+  const managed = spec({
+    lease: { durationSeconds: 90, renewDeadlineSeconds: 60, retryPeriodSeconds: 2 },
+  });
+  // A reader's clock starts when it sees a write, so the reader's view is what matters.
+  const seen = (at: number) =>
+    lease("a", 1, { durationSeconds: 90, observedAt: at, renewTime: at });
+  it.each([
+    ["just before the next renewal is due", T0 + 59_999, true],
+    ["a renewal 29 s late", T0 + 89_000, true],
+    ["90 s after the last renewal a reader saw (podium stopped)", T0 + 90_000, false],
+  ] as [string, number, boolean][])("a reader sees a valid holder %s: %s", (_, now, want) => {
+    expect(isLeaseHeldAndValid(seen(T0), now, 15)).toBe(want);
+  });
+  it("renews once a minute, 30 s before any reader could see the Lease expire", () => {
+    const due = renewDueAt(seen(T0), managed);
+    expect(due).toBe(T0 + 60_000);
+    expect(leaseExpiresAt(seen(T0), 15) - due).toBe(30_000);
+  });
 });
 
 describe("renewDueAt", () => {

@@ -23,6 +23,7 @@ describe("validateSpec: defaults", () => {
         notReadyToleranceSeconds: 0,
         paused: false,
         failureDetection: { nodeHeartbeatGraceSeconds: 18 },
+        cutover: { mode: "Immediate", timeoutSeconds: 5 },
       },
     });
   });
@@ -80,6 +81,7 @@ describe("validateSpec: valid specs", () => {
       notReadyToleranceSeconds: 0,
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
+      cutover: { mode: "Immediate", timeoutSeconds: 5 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });

@@ -212,7 +212,7 @@ describe("TrafficRouted and the cutover", () => {
     await waitRouted("vf", "True");
   });
 
-  it("never had two leaders, nor a Lease and labels that disagree", async () => {
+  it("never had two leaders, nor a Lease and labels that disagree", () => {
     const result = checker.check();
     expect(result.violations, InvariantChecker.format(result)).toEqual([]);
   });

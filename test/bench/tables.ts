@@ -65,8 +65,8 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
         "podium: when the new leader's label arrives before the controller's cache has seen its " +
         "own update for the old leader's removal, it logs \"EndpointSlice informer cache is out " +
         'of date" and retries after its 1 s backoff; during a rollout no later pod event ' +
-        "cuts that wait short. Waiting for the EndpointSlices before labelling the new leader " +
-        "(DESIGN.md's verified cutover, a later capability) would avoid it.",
+        "cuts that wait short. `spec.cutover: Verified` waits for the EndpointSlices to drop the " +
+        "old leader before labelling the new one, so that the controller works from a current cache.",
     ],
   };
 }

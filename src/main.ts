@@ -54,6 +54,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
     requestTimeoutMs: options.kubeApiTimeoutMs,
     concurrency: options.maxConcurrentReconciles,
     watchNodes: options.watchNodes,
+    watchTraffic: options.watchTraffic,
   });
 
   const endpoints: Endpoint[] = [];
@@ -89,6 +90,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
       namespaces: options.namespaces.length > 0 ? options.namespaces : "all",
       leaderElect: options.leaderElect,
       nodeFailureDetection: options.watchNodes,
+      trafficRouting: options.watchTraffic,
     },
     options.watchNodes
       ? "podium started"

@@ -25,6 +25,8 @@ export interface Options {
   identity: string;
   /** Watch Nodes and kube-node-lease so that a pod on a dead node stops being a candidate. */
   watchNodes: boolean;
+  /** Watch Services and EndpointSlices: TrafficRouted, cutover phases, verified cutover. */
+  watchTraffic: boolean;
 }
 
 interface FlagSpec {
@@ -119,6 +121,11 @@ const FLAGS = {
     type: "string",
     help: "watch Nodes and their heartbeat Leases to drop pods on dead nodes: auto (on unless --namespace is given), on or off; needs the node roles of config/rbac",
     default: "auto",
+  },
+  "traffic-routing": {
+    type: "string",
+    help: "watch Services and EndpointSlices to report TrafficRouted, time cutovers and verify them: on or off; needs the services and endpointslices rules of config/rbac",
+    default: "on",
   },
   help: { type: "boolean", help: "print this help", default: "false" },
   version: { type: "boolean", help: "print podium's version and exit", default: "false" },
@@ -309,6 +316,7 @@ export function parseOptions(
     ),
     identity: env.POD_NAME ?? `${hostname()}_${process.pid}`,
     watchNodes: nodeFailureDetection(get("node-failure-detection"), namespaces),
+    watchTraffic: onOff(get("traffic-routing"), "traffic-routing"),
   };
   if (options.syncPeriodMs < 1000) throw new OptionsError("--sync-period: must be at least 1s");
   if (options.kubeApiTimeoutMs < 1000) {
@@ -338,6 +346,13 @@ function nodeFailureDetection(value: string, namespaces: readonly string[]): boo
         `--node-failure-detection: ${JSON.stringify(value)} is not auto, on or off`,
       );
   }
+}
+
+/** Reads an on/off flag. */
+function onOff(value: string, flag: string): boolean {
+  if (value === "on") return true;
+  if (value === "off") return false;
+  throw new OptionsError(`--${flag}: ${JSON.stringify(value)} is not on or off`);
 }
 
 function podNamespaceFromServiceAccount(): string | undefined {

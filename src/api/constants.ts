@@ -28,6 +28,8 @@ export const ConditionType = {
   LabelConflict: "LabelConflict",
   /** True while podium distrusts node heartbeats (most look stale at once, or its watches stall). */
   NodeDisruption: "NodeDisruption",
+  /** Whether every Service that routes to the leader lists exactly the holder as ready. */
+  TrafficRouted: "TrafficRouted",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -75,6 +77,8 @@ export const EventReason = {
   NodeDisruption: "NodeDisruption",
   /** Node heartbeats are trusted again. */
   NodeDisruptionEnded: "NodeDisruptionEnded",
+  /** Verified cutover: the old leader was still listed by a Service at the timeout; the new one was labelled anyway. */
+  CutoverUnverified: "CutoverUnverified",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

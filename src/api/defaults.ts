@@ -84,6 +84,18 @@ export const DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS = 18;
 export const MIN_NODE_HEARTBEAT_GRACE_SECONDS = 2;
 export const MAX_NODE_HEARTBEAT_GRACE_SECONDS = 3600;
 
+/**
+ * Cutover: Immediate by default. In the rollout benchmark (docs/benchmarks.md, 100 rollouts per
+ * size and mode) Verified did not shorten the longest stretch without a ready leader endpoint:
+ * under the machine's load that stretch was podium's and the API server's own latency, which
+ * Verified adds to; a 40-rollout run at lower load favoured Verified (max 121 / 163 ms against
+ * 1.08 s / 358 ms), an earlier one Immediate. Verified is for Services that must never list two
+ * leaders; it also holds a worker for up to timeoutSeconds while a Service keeps the old leader.
+ */
+export const DEFAULT_CUTOVER_MODE = "Immediate";
+export const DEFAULT_CUTOVER_TIMEOUT_SECONDS = 5;
+export const MAX_CUTOVER_TIMEOUT_SECONDS = 60;
+
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
 export const MAX_LEASE_DURATION_SECONDS = 3600;
 export const MAX_RENEW_DEADLINE_SECONDS = 3600;
@@ -107,4 +119,15 @@ export function leaseName(group: {
   spec: { lease: Pick<ElectionGroupSpec["lease"], "name"> };
 }): string {
   return group.spec.lease.name ?? group.metadata.name;
+}
+
+/** The cutover settings of a spec, with defaults for a spec written before the field existed. */
+export function cutoverOf(spec: Pick<ElectionGroupSpec, "cutover">): {
+  mode: "Immediate" | "Verified";
+  timeoutSeconds: number;
+} {
+  return {
+    mode: spec.cutover?.mode ?? DEFAULT_CUTOVER_MODE,
+    timeoutSeconds: spec.cutover?.timeoutSeconds ?? DEFAULT_CUTOVER_TIMEOUT_SECONDS,
+  };
 }

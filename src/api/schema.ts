@@ -13,7 +13,10 @@ import {
   DEFAULT_LEADER_LABEL_KEY,
   DEFAULT_LEADER_LABEL_VALUE,
   DEFAULT_MODE,
+  DEFAULT_CUTOVER_MODE,
+  DEFAULT_CUTOVER_TIMEOUT_SECONDS,
   DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
+  MAX_CUTOVER_TIMEOUT_SECONDS,
   DEFAULT_NOT_READY_TOLERANCE_SECONDS,
   DEFAULT_PAUSED,
   MAX_CONDITIONS,
@@ -352,6 +355,30 @@ const failureDetection = {
   },
 } as const satisfies JSONSchemaProps;
 
+const cutover = {
+  type: "object",
+  description:
+    "How the leader label moves when leadership moves. A Service that routes to the leader follows the label through its EndpointSlices, written by kube-controller-manager a little later.",
+  default: {},
+  properties: {
+    mode: {
+      type: "string",
+      description:
+        "Immediate: label the new leader as soon as the Lease is written. Verified: first wait until no Service that routes to the leader lists the old leader as ready (bounded by timeoutSeconds; on timeout the new leader is labelled anyway, with a CutoverUnverified Event), so that no Service ever lists two leaders.",
+      enum: ["Immediate", "Verified"],
+      default: DEFAULT_CUTOVER_MODE,
+    },
+    timeoutSeconds: {
+      type: "integer",
+      format: "int32",
+      description: "Verified mode: the longest wait for the old leader to leave the Services.",
+      default: DEFAULT_CUTOVER_TIMEOUT_SECONDS,
+      minimum: 1,
+      maximum: MAX_CUTOVER_TIMEOUT_SECONDS,
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 /** The schema of `.spec`. */
 export const specSchema = {
   type: "object",
@@ -393,6 +420,7 @@ export const specSchema = {
     },
     identity,
     failureDetection,
+    cutover,
   },
   "x-kubernetes-validations": [
     {
@@ -459,6 +487,17 @@ const condition = {
   },
 } as const satisfies JSONSchemaProps;
 
+/** One step of a cutover in status.history[].phases. */
+function phase(what: string) {
+  return {
+    type: "integer",
+    format: "int64",
+    description: `Milliseconds from detecting the cause until ${what}.`,
+    minimum: 0,
+    maximum: MAX_INT64,
+  } as const satisfies JSONSchemaProps;
+}
+
 const transitionRecord = {
   type: "object",
   description: "One change of leader.",
@@ -505,6 +544,28 @@ const transitionRecord = {
       description:
         "The previous holder's node, when that node's failure caused the transition (NodeLost, NodeHeartbeatStale).",
       maxLength: MAX_DNS_SUBDOMAIN_LENGTH,
+    },
+    phases: {
+      type: "object",
+      description:
+        "When each step of the cutover happened, in milliseconds from detecting the cause: the old leader's label removed, the Lease written, the new leader's label written, the old leader gone from every Service that routes to the leader, the new leader ready in all of them. A step that did not happen, or was not seen within 30 s, is absent.",
+      properties: {
+        labelRemovedMs: phase("the old leader's label was removed"),
+        leaseWrittenMs: phase("the Lease named the new holder"),
+        labelWrittenMs: phase("the new leader carried the label"),
+        oldEndpointGoneMs: phase(
+          "no Service that routes to the leader listed the old leader as ready any more",
+        ),
+        newEndpointReadyMs: phase(
+          "every Service that routes to the leader listed exactly the new leader as ready",
+        ),
+      },
+    },
+    cutover: {
+      type: "string",
+      description:
+        "Verified cutover only: Verified when the old leader left the Services before the new one was labelled, TimedOut when the new one was labelled anyway after spec.cutover.timeoutSeconds.",
+      enum: ["Verified", "TimedOut"],
     },
   },
 } as const satisfies JSONSchemaProps;

@@ -38,6 +38,20 @@ export interface FailureDetection {
   nodeHeartbeatGraceSeconds: number;
 }
 
+/** How the leader label moves when leadership moves (see docs/semantics.md, "Traffic"). */
+export interface CutoverSettings {
+  /**
+   * Immediate: the new leader is labelled as soon as the Lease is written.
+   * Verified: first wait (bounded) until no Service that routes to the
+   * leader lists the old leader as ready.
+   */
+  mode: CutoverMode;
+  /** Verified: how long to wait before labelling the new leader anyway (and saying so). */
+  timeoutSeconds: number;
+}
+
+export type CutoverMode = "Immediate" | "Verified";
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -51,6 +65,8 @@ export interface ElectionGroupSpec {
   identity?: IdentityFormat;
   /** Absent in specs written before the field existed; read through nodeHeartbeatGraceMs. */
   failureDetection?: FailureDetection;
+  /** Absent in specs written before the field existed: Immediate, 5 s (see cutoverOf). */
+  cutover?: CutoverSettings;
 }
 
 /** metav1.Condition */
@@ -75,6 +91,21 @@ export interface TransitionRecord {
   durationMs: number;
   /** The node of the previous holder, when the node's failure caused the transition. */
   node?: string;
+  /** When each step of the cutover happened, in milliseconds from the detection of its cause. */
+  phases?: TransitionPhases;
+  /** Verified cutover: whether the old leader left the Services before the new one was labelled. */
+  cutover?: "Verified" | "TimedOut";
+}
+
+/** The steps of a cutover, each in milliseconds from the detection of its cause. */
+export interface TransitionPhases {
+  labelRemovedMs?: number;
+  leaseWrittenMs?: number;
+  labelWrittenMs?: number;
+  /** No Service that routes to the leader lists the old leader as ready any more. */
+  oldEndpointGoneMs?: number;
+  /** Every Service that routes to the leader lists the new leader as ready. */
+  newEndpointReadyMs?: number;
 }
 
 export interface ElectionGroupStatus {

@@ -1,5 +1,5 @@
 /** `kubectl podium status`: the groups of a namespace, or one group in detail. */
-import type { ElectionGroup } from "../api/types.ts";
+import type { ElectionGroup, TransitionRecord } from "../api/types.ts";
 import type { OutputFormat } from "./args.ts";
 import type { PodiumApi } from "./client.ts";
 import { blockerText, conditionsCell, podWhyCell } from "./describe.ts";
@@ -177,8 +177,32 @@ export function renderGroupStatus(report: GroupReport, now: number, historyLimit
         ),
       ),
     );
+    const phases = renderPhases(report.history[0]);
+    if (phases !== "") out.push(phases);
   }
   return out.join("\n") + "\n";
+}
+
+/**
+ * The phases of a transition, one line ("" when it has none): each step in
+ * ms from the detection of its cause, and a Verified cutover's outcome.
+ */
+export function renderPhases(h: TransitionRecord | undefined): string {
+  const p = h?.phases;
+  if (h === undefined || p === undefined) return "";
+  const steps: [string, number | undefined][] = [
+    ["detected", 0],
+    ["old label removed", p.labelRemovedMs],
+    ["Lease written", p.leaseWrittenMs],
+    ["new label written", p.labelWrittenMs],
+    ["old endpoint gone", p.oldEndpointGoneMs],
+    ["new endpoint ready", p.newEndpointReadyMs],
+  ];
+  const shown = steps
+    .filter(([, ms]) => ms !== undefined)
+    .map(([name, ms]) => `${name} ${String(ms)}ms`);
+  const outcome = h.cutover === undefined ? "" : ` (cutover ${h.cutover})`;
+  return `Last transition's phases${outcome}: ${shown.join(" → ")}`;
 }
 
 const TIME_FIELDS = new Set([

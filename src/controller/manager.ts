@@ -12,10 +12,12 @@ import type { Check } from "../observability/server.ts";
 import { WatchedCache } from "../sources/cache.ts";
 import type { WatchSettings } from "../sources/cache.ts";
 import { SpecValidations, groupSource } from "../sources/groups.ts";
+import { endpointSliceSource } from "../sources/endpoint-slices.ts";
 import { leaseSource } from "../sources/leases.ts";
 import { nodeLeaseSource } from "../sources/node-leases.ts";
 import { nodeSource } from "../sources/nodes.ts";
 import { podSource } from "../sources/pods.ts";
+import { serviceSource } from "../sources/services.ts";
 import type { Source, SourceEvent } from "../sources/source.ts";
 import { createStore } from "../sources/store.ts";
 import type { Store } from "../sources/store.ts";
@@ -43,6 +45,8 @@ export interface ManagerOptions {
   requestTimeoutMs: number;
   /** Watch Nodes and their heartbeat Leases, so that a pod on a dead node stops being a candidate. */
   watchNodes?: boolean;
+  /** Watch Services and EndpointSlices: TrafficRouted, cutover phases, verified cutover. */
+  watchTraffic?: boolean;
 }
 
 /**
@@ -93,9 +97,17 @@ export class Manager {
     const leases = watch(leaseSource(ownWrites));
     const nodes = options.watchNodes === true ? watch(nodeSource) : undefined;
     const nodeLeases = options.watchNodes === true ? watch(nodeLeaseSource) : undefined;
+    const services = options.watchTraffic === true ? watch(serviceSource) : undefined;
+    const endpointSlices = options.watchTraffic === true ? watch(endpointSliceSource) : undefined;
 
     this.#store = createStore(
-      { groups: this.#groups, pods, leases, ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}) },
+      {
+        groups: this.#groups,
+        pods,
+        leases,
+        ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}),
+        ...(services && endpointSlices ? { services, endpointSlices } : {}),
+      },
       () => this.synced(),
       () => this.stalledWatches(),
     );
@@ -109,6 +121,7 @@ export class Manager {
       recorder: options.recorder,
       metrics,
       now: () => clock.now(),
+      clock,
     });
   }
 

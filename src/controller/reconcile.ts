@@ -4,6 +4,7 @@ import {
   fillNodeDisruption,
   fillRefusal,
   fillStatus,
+  fillTraffic,
   gate,
   plan,
 } from "../election/index.ts";
@@ -11,10 +12,13 @@ import type { Blocker, Gate } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
+import { realClock } from "../kube/clock.ts";
+import type { Clock } from "../kube/clock.ts";
 import type { Result } from "../kube/workers.ts";
 import type { SpecValidations } from "../sources/groups.ts";
 import type { Store } from "../sources/store.ts";
 import { breakLabels, makeLabel, writeLease } from "./act.ts";
+import { Cutovers, labelPhases, withCutover } from "./cutover.ts";
 import { ensureFinalizer, finalize } from "./finalize.ts";
 import { GroupMetrics } from "./group-metrics.ts";
 import { warnUnmappedHolder } from "./holder-notice.ts";
@@ -28,6 +32,7 @@ import {
   reportTransition,
   writeStatus,
 } from "./report.ts";
+import { judgeTraffic, verifyCutover } from "./traffic.ts";
 import type { Writer } from "./writer.ts";
 
 /** Everything a reconcile reads and writes through. */
@@ -39,6 +44,8 @@ export interface ReconcilerDeps {
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   now: () => number;
+  /** Timers of the verify phase; the wall clock when absent. */
+  clock?: Clock;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -65,10 +72,12 @@ const CONFLICT_RETRY_MS = 250;
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #groupMetrics: GroupMetrics;
+  readonly #cutovers: Cutovers;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#groupMetrics = new GroupMetrics(deps.metrics);
+    this.#cutovers = new Cutovers(deps.metrics);
   }
 
   async reconcile(req: ReconcileRequest): Promise<Result> {
@@ -81,6 +90,7 @@ export class Reconciler {
       this.#groupMetrics.forget(namespace, name);
       forgetNodeDisruption(deps.metrics, namespace, name);
       deps.ownWrites.forgetGroup(namespace, name);
+      this.#cutovers.forget(`${namespace}/${name}`);
       return {};
     }
     const { group } = loaded;
@@ -133,12 +143,17 @@ export class Reconciler {
       log.debug("a pod changed since the decision; deciding again");
       return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
+    const labelRemovedAt = broke.wrote ? deps.now() : undefined;
     // lease
     const leaseOutcome = await writeLease(deps, loaded, next, signal);
     if (leaseOutcome !== "ok") {
       log.debug({ lease: loaded.leaseName, outcome: leaseOutcome }, "lease write lost a race");
       return { requeueAfterMs: CONFLICT_RETRY_MS };
     }
+    const leaseWrittenAt = next.lease === undefined ? undefined : deps.now();
+    // verify
+    const clock = deps.clock ?? realClock;
+    const verified = await verifyCutover({ ...deps, clock }, loaded, next, spec, signal, log);
     // make
     const made = await makeLabel(deps, loaded, next, spec.leaderLabel, signal);
     if (made !== "ok") {
@@ -150,6 +165,31 @@ export class Reconciler {
       return { requeueAfterMs: again };
     }
     const labelledAt = deps.now();
+
+    // traffic
+    const key = `${namespace}/${name}`;
+    const traffic = judgeTraffic(deps.store, loaded, spec, next.summary.holder?.name);
+    if (next.transition) {
+      const { from, to, epoch } = next.transition;
+      const phases = labelPhases(req.detectedAt, {
+        ...(labelRemovedAt === undefined ? {} : { labelRemoved: labelRemovedAt }),
+        ...(leaseWrittenAt === undefined ? {} : { leaseWritten: leaseWrittenAt }),
+        ...(next.addLabel === undefined ? {} : { labelWritten: labelledAt }),
+      });
+      if (verified.oldGoneAt !== undefined) {
+        phases.oldEndpointGoneMs = Math.max(0, Math.round(verified.oldGoneAt - req.detectedAt));
+      }
+      const outcome = verified.outcome === "NotNeeded" ? {} : { outcome: verified.outcome };
+      this.#cutovers.start(key, {
+        from,
+        to,
+        epoch,
+        detectedAt: req.detectedAt,
+        phases,
+        ...outcome,
+      });
+    }
+    const cutover = this.#cutovers.advance(key, traffic.view, deps.now());
 
     // report
     const durationMs = labelledAt - req.detectedAt;
@@ -169,10 +209,18 @@ export class Reconciler {
       if (nodeDisruption !== undefined) {
         fillNodeDisruption(s, nodeDisruption, group.metadata.generation, nowIso);
       }
+      const followed = cutover.done ?? this.#cutovers.inFlight(key);
+      if (followed !== undefined && s.history !== undefined) {
+        s.history = withCutover(s.history, followed);
+      }
+      fillTraffic(s, traffic.state, group.metadata.generation, nowIso);
     });
     const { holder, readyCandidates } = next.summary;
     this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);
-    return next.requeueAfterMs === undefined ? {} : { requeueAfterMs: next.requeueAfterMs };
+    const recheckMs =
+      cutover.recheckAt === undefined ? undefined : Math.max(0, cutover.recheckAt - deps.now());
+    const requeueAfterMs = [next.requeueAfterMs, recheckMs].filter((ms) => ms !== undefined);
+    return requeueAfterMs.length === 0 ? {} : { requeueAfterMs: Math.min(...requeueAfterMs) };
   }
 
   /** Reports why a refused group touches nothing: status, an Event once per generation, a log line. */

@@ -66,3 +66,15 @@ export type {
   PodView,
   Transition,
 } from "./types.ts";
+export {
+  allListExactly,
+  anyListsReady,
+  fillTraffic,
+  leaderServices,
+  readyEndpoints,
+  routesToLeader,
+  TRAFFIC_NOT_WATCHED,
+  TrafficReason,
+  trafficRouted,
+} from "./traffic.ts";
+export type { EndpointView, LabelledPodView, ServiceView, TrafficState } from "./traffic.ts";

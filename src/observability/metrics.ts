@@ -11,6 +11,8 @@ export interface OperatorMetrics {
   transitions: Counter<"namespace" | "name" | "reason">;
   leader: Gauge<"namespace" | "name" | "pod">;
   failoverSeconds: Histogram<"namespace" | "name">;
+  /** Each step of a cutover, from the detection of its cause (see TransitionPhases). */
+  failoverPhaseSeconds: Histogram<"phase">;
   groups: Gauge<"namespace" | "name" | "mode">;
   readyCandidates: Gauge<"namespace" | "name">;
 }
@@ -35,6 +37,13 @@ export function createMetrics(registry = new Registry()): OperatorMetrics {
       name: "podium_failover_seconds",
       help: "Time from detecting that leadership must move to the new leader carrying the label.",
       labelNames: ["namespace", "name"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    failoverPhaseSeconds: new Histogram({
+      name: "podium_failover_phase_seconds",
+      help: "Time from detecting that leadership must move to each step of the cutover: labelRemoved, leaseWritten, labelWritten, oldEndpointGone, newEndpointReady.",
+      labelNames: ["phase"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),

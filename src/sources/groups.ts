@@ -1,4 +1,5 @@
 import { GROUP, PLURAL, VERSION } from "../api/constants.ts";
+import { DEFAULT_LEADER_LABEL_KEY, DEFAULT_LEADER_LABEL_VALUE } from "../api/defaults.ts";
 import type { ElectionGroup } from "../api/types.ts";
 import { validateSpec } from "../api/validate.ts";
 import type { ValidationResult } from "../api/validate.ts";
@@ -11,6 +12,8 @@ import type { Source } from "./source.ts";
 export const BY_SELECTOR_LABEL = "selectorLabel";
 /** Groups by the Lease they name, "namespace/lease". */
 export const BY_LEASE = "lease";
+/** Groups by their leader label, "namespace/key=value" (defaults applied). */
+export const BY_LEADER_LABEL = "leaderLabel";
 
 /** Reduces an ElectionGroup: all of it but managedFields, which is never read. */
 export function toGroup(raw: RawObject): ElectionGroup | undefined {
@@ -41,6 +44,14 @@ export function selectorKeys(group: ElectionGroup): string[] {
 /** The index value of the Lease a group names (see {@link BY_LEASE}). */
 export function leaseKeys(group: ElectionGroup): string[] {
   return [keyOf(group.metadata.namespace, rawSpec(group)?.lease?.name ?? group.metadata.name)];
+}
+
+/** The index value of a group's leader label (see {@link BY_LEADER_LABEL}). */
+export function leaderLabelKeys(group: ElectionGroup): string[] {
+  const label = rawSpec(group)?.leaderLabel;
+  const key = label?.key ?? DEFAULT_LEADER_LABEL_KEY;
+  const value = label?.value ?? DEFAULT_LEADER_LABEL_VALUE;
+  return [`${group.metadata.namespace}/${key}=${value}`];
 }
 
 /**
@@ -82,6 +93,7 @@ export function groupSource(validations: SpecValidations): Source<ElectionGroup>
     indexes: {
       [BY_SELECTOR_LABEL]: selectorKeys,
       [BY_LEASE]: leaseKeys,
+      [BY_LEADER_LABEL]: leaderLabelKeys,
     },
     *concerns({ type, item: group, old }, store) {
       const { namespace, name } = group.metadata;

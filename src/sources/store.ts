@@ -1,12 +1,16 @@
 import { NODE_LEASE_NAMESPACE } from "../api/constants.ts";
 import type { ElectionGroup, LabelSelector } from "../api/types.ts";
 import { matchesSelector } from "../election/index.ts";
-import { BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
+import { BY_SERVICE } from "./endpoint-slices.ts";
+import type { CachedEndpointSlice } from "./endpoint-slices.ts";
+import { BY_LEADER_LABEL, BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
 import type { CachedLease } from "./leases.ts";
 import type { CachedHeartbeat } from "./node-leases.ts";
 import type { CachedNode } from "./nodes.ts";
 import { BY_LABEL, BY_NAMESPACE, BY_NODE } from "./pods.ts";
 import type { CachedPod } from "./pods.ts";
+import { BY_SELECTOR_PAIR } from "./services.ts";
+import type { CachedService } from "./services.ts";
 import { keyOf } from "./source.ts";
 import type { Cache } from "./source.ts";
 
@@ -37,19 +41,42 @@ export interface Store {
   nodes(): CachedNode[];
   /** The heartbeat Lease of node `name`, as podium observed it. */
   nodeHeartbeat(name: string): CachedHeartbeat | undefined;
+  /** Groups of `namespace` whose leader label is `key=value`. */
+  groupsWithLeaderLabel(namespace: string, key: string, value: string): ElectionGroup[];
+  /**
+   * Whether podium watches Services and EndpointSlices. When it does not
+   * (`--traffic-routing=off`), nothing is known of the traffic.
+   */
+  watchesTraffic(): boolean;
+  service(namespace: string, name: string): CachedService | undefined;
+  /**
+   * The Services of `namespace` whose selector contains the leader label
+   * `key=value`, each with its EndpointSlices: the candidates to route to a
+   * group's leader (election/traffic.ts decides which do).
+   */
+  leaderServices(
+    namespace: string,
+    key: string,
+    value: string,
+  ): { service: CachedService; slices: CachedEndpointSlice[] }[];
   /** Names of podium's watches that show no life (see the manager's watch health). */
   stalledWatches(): readonly string[];
   /** Whether every cache has completed its first list. */
   synced(): boolean;
 }
 
-/** The caches a store reads; `nodes` and `nodeLeases` only when podium watches nodes. */
+/**
+ * The caches a store reads; `nodes` and `nodeLeases` only when podium watches
+ * nodes, `services` and `endpointSlices` only when it watches traffic.
+ */
 export interface Caches {
   groups: Cache<ElectionGroup>;
   pods: Cache<CachedPod>;
   leases: Cache<CachedLease>;
   nodes?: Cache<CachedNode>;
   nodeLeases?: Cache<CachedHeartbeat>;
+  services?: Cache<CachedService>;
+  endpointSlices?: Cache<CachedEndpointSlice>;
 }
 
 /**
@@ -61,7 +88,7 @@ export function createStore(
   synced: () => boolean,
   stalledWatches: () => readonly string[] = () => [],
 ): Store {
-  const { groups, pods, leases, nodes, nodeLeases } = caches;
+  const { groups, pods, leases, nodes, nodeLeases, services, endpointSlices } = caches;
   return {
     group: (namespace, name) => groups.get(keyOf(namespace, name)),
     groups: () => groups.list(),
@@ -95,6 +122,17 @@ export function createStore(
     node: (name) => nodes?.get(name),
     nodes: () => nodes?.list() ?? [],
     nodeHeartbeat: (name) => nodeLeases?.get(keyOf(NODE_LEASE_NAMESPACE, name)),
+    groupsWithLeaderLabel: (namespace, key, value) =>
+      groups.byIndex(BY_LEADER_LABEL, `${namespace}/${key}=${value}`),
+    watchesTraffic: () => services !== undefined && endpointSlices !== undefined,
+    service: (namespace, name) => services?.get(keyOf(namespace, name)),
+    leaderServices: (namespace, key, value) =>
+      (services?.byIndex(BY_SELECTOR_PAIR, `${namespace}/${key}=${value}`) ?? []).map(
+        (service) => ({
+          service,
+          slices: endpointSlices?.byIndex(BY_SERVICE, keyOf(namespace, service.name)) ?? [],
+        }),
+      ),
     stalledWatches,
     synced,
   };

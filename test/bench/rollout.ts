@@ -1,4 +1,5 @@
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { CutoverMode, TransitionPhases } from "../../src/api/types.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace, podCondition } from "../support/kube.ts";
 import { createGroup, deleteGroup, getGroup, groupExists } from "../support/groups.ts";
@@ -47,10 +48,25 @@ export interface RolloutTrial {
   multiReadyEvents: number;
   /** True when the window ended with the Service not listing exactly one ready pod. */
   endedOpen: boolean;
+  /** The phases of each transition of the rollout, from its status.history entry. */
+  phases?: TransitionPhases[];
 }
+
+/** The phases of a transition, in the order they happen. */
+export const PHASES = [
+  "labelRemovedMs",
+  "leaseWrittenMs",
+  "labelWrittenMs",
+  "oldEndpointGoneMs",
+  "newEndpointReadyMs",
+] as const satisfies readonly (keyof TransitionPhases)[];
 
 export interface RolloutSize {
   replicas: number;
+  /** spec.cutover.mode of the group (absent in results of runs before it existed: Immediate). */
+  cutover?: CutoverMode;
+  /** Each phase over every transition of the size's rollouts (ms from detection). */
+  phases?: Partial<Record<(typeof PHASES)[number], Stats>>;
   rollouts: number;
   trials: RolloutTrial[];
   transitions: Stats;
@@ -66,6 +82,8 @@ export interface RolloutContext {
   labels: LabelWatch;
   slices: SliceWatch;
   rollouts: number;
+  /** The cutover modes to measure, each at every size. */
+  cutovers: readonly CutoverMode[];
 }
 
 export const ROLLOUT_SIZES = [3, 10] as const;
@@ -164,9 +182,16 @@ export function gaps(
   };
 }
 
-async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSize> {
+async function runSize(
+  ctx: RolloutContext,
+  replicas: number,
+  cutover: CutoverMode,
+): Promise<RolloutSize> {
   const { clients } = ctx;
-  const { name: ns, remove } = await createNamespace(clients, `bench-rollout${String(replicas)}`);
+  const { name: ns, remove } = await createNamespace(
+    clients,
+    `bench-rollout${String(replicas)}-${cutover.toLowerCase()}`,
+  );
   const app = `ro${String(replicas)}`;
   const trials: RolloutTrial[] = [];
   let error: string | undefined;
@@ -174,7 +199,10 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
     await createDeployment(clients, ns, app, replicas, { podLabels: { [BENCH_LABEL]: "1" } });
     const service = await createLeaderService(clients, ns, app);
     await waitRolledOut(clients, ns, app, replicas, ROLLOUT_TIMEOUT_MS);
-    await createGroup(clients, ns, app, { selector: { matchLabels: { app } } });
+    await createGroup(clients, ns, app, {
+      selector: { matchLabels: { app } },
+      cutover: { mode: cutover },
+    });
     for (let i = 0; i < ctx.rollouts; i++) {
       const leaderBefore = await waitSteady(ctx.labels, ctx.slices, ns, app, service, {
         timeoutMs: STEADY_TIMEOUT_MS,
@@ -210,9 +238,11 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
       const endedAt = now();
       const group = await getGroup(clients, ns, app);
       const after = group.status?.transitions ?? 0;
-      const history = (group.status?.history ?? [])
-        .filter((h) => h.epoch > epochBefore)
-        .map((h) => `${h.from || "-"} -> ${h.to || "-"}: ${h.reason}`);
+      const entries = (group.status?.history ?? []).filter((h) => h.epoch > epochBefore);
+      const history = entries.map(
+        (h) =>
+          `${h.from || "-"} -> ${h.to || "-"}: ${h.reason}${h.cutover === undefined ? "" : ` (${h.cutover})`}`,
+      );
       const labelMoves = ctx.labels.edges.filter(
         (e) =>
           e.namespace === ns && e.app === app && e.leader && e.at >= startedAt && e.at <= endedAt,
@@ -232,12 +262,13 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
         history,
         labelMoves,
         ...gaps(observations, initialReady, startedAt, endedAt),
+        phases: entries.filter((h) => h.from !== "").map((h) => h.phases ?? {}),
       };
       trials.push(trial);
       log(
-        `rollout ${String(replicas)} replicas ${String(i + 1)}/${String(ctx.rollouts)}: ` +
+        `rollout ${cutover} ${String(replicas)} replicas ${String(i + 1)}/${String(ctx.rollouts)}: ` +
           `${leaderBefore} -> ${leaderAfter}; ${String(trial.transitions)} transition(s), ` +
-          `no endpoint ${trial.noEndpointMs.toFixed(0)} ms, rollout ${(trial.rolloutMs / 1000).toFixed(1)} s`,
+          `no endpoint ${trial.noEndpointMs.toFixed(0)} ms, ≠1 ${trial.notExactlyOneMs.toFixed(0)} ms, rollout ${(trial.rolloutMs / 1000).toFixed(1)} s`,
       );
     }
   } catch (err) {
@@ -249,8 +280,13 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
     while ((await groupExists(clients, ns, app)) && Date.now() < deadline) await sleep(200);
     await remove();
   }
+  const phases = Object.fromEntries(
+    PHASES.map((p) => [p, summarize(trials.flatMap((t) => (t.phases ?? []).map((x) => x[p])))]),
+  );
   return {
     replicas,
+    cutover,
+    phases,
     rollouts: ctx.rollouts,
     trials,
     transitions: summarize(trials.map((t) => t.transitions)),
@@ -263,6 +299,8 @@ async function runSize(ctx: RolloutContext, replicas: number): Promise<RolloutSi
 
 export async function runRollout(ctx: RolloutContext): Promise<RolloutSize[]> {
   const sizes: RolloutSize[] = [];
-  for (const replicas of ROLLOUT_SIZES) sizes.push(await runSize(ctx, replicas));
+  for (const cutover of ctx.cutovers) {
+    for (const replicas of ROLLOUT_SIZES) sizes.push(await runSize(ctx, replicas, cutover));
+  }
   return sizes;
 }

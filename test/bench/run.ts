@@ -43,9 +43,10 @@ import {
   writeJson,
   writeMarkdown,
 } from "./report.ts";
+import type { CutoverMode } from "../../src/api/types.ts";
 import type { RolloutSize } from "./rollout.ts";
 import { runRollout } from "./rollout.ts";
-import { apiCostTables, rolloutTable } from "./tables.ts";
+import { apiCostTables, rolloutPhaseTable, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
 import { runScale, stopScale } from "./scale.ts";
 import { writeScaleReport } from "./scale-report.ts";
@@ -73,6 +74,10 @@ const { values } = parseArgs({
     only: { type: "string", default: SCENARIOS.join(",") },
     // Rewrites docs/benchmarks.md and the figure from results.json, running nothing.
     "report-only": { type: "boolean", default: false },
+    // The rollout scenario: spec.cutover.mode of its groups (comma-separated: each is measured).
+    cutover: { type: "string", default: "Immediate" },
+    // The rollout scenario: rollouts per size, instead of the mode's (quick 3, full 20).
+    rollouts: { type: "string", default: "" },
   },
   strict: true,
 });
@@ -86,7 +91,16 @@ for (const s of only) {
 }
 const wants = (s: Scenario): boolean => only.includes(s);
 const FAILOVER_TRIALS = mode === "quick" ? 20 : 100;
-const ROLLOUTS = mode === "quick" ? 3 : 20;
+const ROLLOUTS = values.rollouts === "" ? (mode === "quick" ? 3 : 20) : Number(values.rollouts);
+if (!Number.isInteger(ROLLOUTS) || ROLLOUTS < 1) {
+  throw new Error(`--rollouts: ${JSON.stringify(values.rollouts)} is no positive integer`);
+}
+const CUTOVERS = values.cutover.split(",").map((c) => c.trim());
+for (const c of CUTOVERS) {
+  if (c !== "Immediate" && c !== "Verified") {
+    throw new Error(`--cutover: ${JSON.stringify(c)} is not Immediate or Verified`);
+  }
+}
 const APICOST =
   mode === "quick" ? { groups: 10, phaseSeconds: 120 } : { groups: 100, phaseSeconds: 300 };
 
@@ -429,7 +443,8 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
   }
   if (rollout.length > 0) {
     const t = rolloutTable(rollout);
-    tables.push(t);
+    const phases = rolloutPhaseTable(rollout);
+    tables.push(t, ...(phases === undefined ? [] : [phases]));
     sections.push({
       heading: "Planned hand-over: rolling update (Managed mode)",
       text: [
@@ -442,8 +457,11 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
           "alone as ready, plus 1 s for late events. Rollouts follow each other after a random " +
           "0.5-2 s pause. Target (DESIGN.md §5): at most 1 transition per rollout, and the " +
           "Service never without a ready endpoint for more than 500 ms.",
+        "Each size runs once per `spec.cutover.mode` measured (`--cutover=Immediate,Verified`): " +
+          "Immediate labels the new leader as soon as the Lease is written; Verified first waits " +
+          "until the Service no longer lists the old leader as ready (docs/semantics.md, Traffic).",
       ],
-      tables: [t],
+      tables: phases === undefined ? [t] : [t, phases],
     });
   }
   if (apicost !== null) {
@@ -610,7 +628,13 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
       controllerruntime = await runClientGo(ctx, mode, "controller-runtime");
     });
     await attempt("rollout", async () => {
-      rollout = await runRollout({ clients, labels, slices, rollouts: ROLLOUTS });
+      rollout = await runRollout({
+        clients,
+        labels,
+        slices,
+        rollouts: ROLLOUTS,
+        cutovers: CUTOVERS as CutoverMode[],
+      });
       for (const r of rollout)
         if (r.error) errors.push(`rollout: ${String(r.replicas)} replicas: ${r.error}`);
     });

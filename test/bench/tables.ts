@@ -3,6 +3,7 @@ import { VERBS } from "./apicost.ts";
 import type { Table } from "./report.ts";
 import { ms } from "./report.ts";
 import type { RolloutSize } from "./rollout.ts";
+import { PHASES } from "./rollout.ts";
 
 // The tables of the rolling-update and API-cost scenarios.
 
@@ -17,6 +18,7 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
   return {
     title: `rolling update (maxSurge 1, maxUnavailable 0), ${String(rollouts)} rollouts per size`,
     header: [
+      "cutover",
       "replicas",
       "rollouts",
       "transitions p50",
@@ -24,12 +26,16 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
       "no ready endpoint p50",
       "p95",
       "max",
-      "≠ 1 ready max",
+      "≠ 1 ready p50",
+      "p95",
+      "p99",
+      "max",
       "rollouts with a 0-ready event",
       "with 2+ ready",
       "rollout p50",
     ],
     rows: sizes.map((s) => [
+      s.cutover ?? "Immediate",
       String(s.replicas),
       `${String(s.trials.length)}${s.error === undefined ? "" : ` (of ${String(s.rollouts)}: failed)`}`,
       num(s.transitions.p50, 0),
@@ -37,6 +43,9 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
       ms(s.noEndpoint.p50),
       ms(s.noEndpoint.p95),
       ms(s.noEndpoint.max),
+      ms(s.notExactlyOne.p50),
+      ms(s.notExactlyOne.p95),
+      ms(s.notExactlyOne.p99),
       ms(s.notExactlyOne.max),
       String(s.trials.filter((t) => t.zeroReadyEvents > 0).length),
       String(s.trials.filter((t) => t.multiReadyEvents > 0).length),
@@ -56,8 +65,46 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
         "podium: when the new leader's label arrives before the controller's cache has seen its " +
         "own update for the old leader's removal, it logs \"EndpointSlice informer cache is out " +
         'of date" and retries after its 1 s backoff; during a rollout no later pod event ' +
-        "cuts that wait short. Waiting for the EndpointSlices before labelling the new leader " +
-        "(DESIGN.md's verified cutover, a later capability) would avoid it.",
+        "cuts that wait short. `spec.cutover: Verified` waits for the EndpointSlices to drop the " +
+        "old leader before labelling the new one, so that the controller works from a current cache.",
+    ],
+  };
+}
+
+/**
+ * The phases of the rollouts' transitions, from their status.history entries;
+ * undefined when no size has any (results of runs before phases existed).
+ */
+export function rolloutPhaseTable(sizes: readonly RolloutSize[]): Table | undefined {
+  const withPhases = sizes.filter((s) => s.phases !== undefined);
+  if (withPhases.length === 0) return undefined;
+  const names: Record<(typeof PHASES)[number], string> = {
+    labelRemovedMs: "label removed",
+    leaseWrittenMs: "Lease written",
+    labelWrittenMs: "label written",
+    oldEndpointGoneMs: "old endpoint gone",
+    newEndpointReadyMs: "new endpoint ready",
+  };
+  return {
+    title: "rolling update: the phases of each transition, ms from detection (p50 / p95 / max)",
+    header: ["cutover", "replicas", "transitions", ...PHASES.map((p) => names[p])],
+    rows: withPhases.map((s) => [
+      s.cutover ?? "Immediate",
+      String(s.replicas),
+      String(s.trials.reduce((n, t) => n + (t.phases?.length ?? 0), 0)),
+      ...PHASES.map((p) => {
+        const st = s.phases?.[p];
+        return st === undefined || st.n === 0
+          ? "—"
+          : `${st.p50.toFixed(0)} / ${st.p95.toFixed(0)} / ${st.max.toFixed(0)}`;
+      }),
+    ]),
+    notes: [
+      "From `status.history[].phases` (podium's own clock, from the detection of the cause): the " +
+        "old leader's label removed, the Lease written, the new leader labelled, the old leader " +
+        "gone from the Service's ready endpoints and the new one listed alone, as podium's " +
+        "EndpointSlice watch saw them. The new endpoint is absent from a transition when it was " +
+        "not seen ready alone within 30 s (a rollout may move on first).",
     ],
   };
 }

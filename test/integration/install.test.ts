@@ -111,6 +111,9 @@ describe("installing podium", () => {
     expect(can("create", "events.events.k8s.io")).toBe("yes");
     expect(can("watch", "nodes")).toBe("yes");
     expect(can("patch", "nodes")).toBe("no");
+    expect(can("watch", "services")).toBe("yes");
+    expect(can("watch", "endpointslices.discovery.k8s.io")).toBe("yes");
+    expect(can("patch", "services")).toBe("no");
     expect(can("get", "secrets")).toBe("no");
     expect(can("delete", "pods")).toBe("no");
     expect(can("create", "electiongroups.podium.dev")).toBe("no");

@@ -8,6 +8,10 @@ import { nodeSource } from "../../src/sources/nodes.ts";
 import type { CachedNode } from "../../src/sources/nodes.ts";
 import { podSource } from "../../src/sources/pods.ts";
 import type { CachedPod } from "../../src/sources/pods.ts";
+import { serviceSource } from "../../src/sources/services.ts";
+import type { CachedService } from "../../src/sources/services.ts";
+import { endpointSliceSource } from "../../src/sources/endpoint-slices.ts";
+import type { CachedEndpointSlice } from "../../src/sources/endpoint-slices.ts";
 import type { Cache, Source } from "../../src/sources/source.ts";
 import { createStore } from "../../src/sources/store.ts";
 import type { Store } from "../../src/sources/store.ts";
@@ -65,6 +69,9 @@ export interface MemoryStore {
   /** Present with `{ nodes: true }`: the store then judges pods by their nodes. */
   nodes?: MemoryCache<CachedNode>;
   nodeLeases?: MemoryCache<CachedHeartbeat>;
+  /** Present with `{ traffic: true }`: the store then sees Services and EndpointSlices. */
+  services?: MemoryCache<CachedService>;
+  endpointSlices?: MemoryCache<CachedEndpointSlice>;
   store: Store;
   validations: SpecValidations;
 }
@@ -75,9 +82,11 @@ export function memoryStore(
   leaseMemory: LeaseWriteMemory,
   {
     nodes: withNodes = false,
+    traffic = false,
     stalledWatches = () => [],
   }: {
     nodes?: boolean;
+    traffic?: boolean;
     stalledWatches?: () => readonly string[];
   } = {},
 ): MemoryStore {
@@ -85,6 +94,12 @@ export function memoryStore(
   const groups = new MemoryCache(groupSource(validations), now);
   const pods = new MemoryCache(podSource, now);
   const leases = new MemoryCache(leaseSource(leaseMemory), now);
+  if (traffic) {
+    const services = new MemoryCache(serviceSource, now);
+    const endpointSlices = new MemoryCache(endpointSliceSource, now);
+    const store = createStore({ groups, pods, leases, services, endpointSlices }, () => true);
+    return { groups, pods, leases, services, endpointSlices, store, validations };
+  }
   if (!withNodes) {
     const store = createStore({ groups, pods, leases }, () => true);
     return { groups, pods, leases, store, validations };

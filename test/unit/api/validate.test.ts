@@ -80,6 +80,7 @@ describe("validateSpec: defaults", () => {
         notReadyToleranceSeconds: 0,
         paused: false,
         failureDetection: { nodeHeartbeatGraceSeconds: 18 },
+        cutover: { mode: "Immediate", timeoutSeconds: 5 },
       },
     });
   });
@@ -137,6 +138,7 @@ describe("validateSpec: valid specs", () => {
       notReadyToleranceSeconds: 0,
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
+      cutover: { mode: "Immediate", timeoutSeconds: 5 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });

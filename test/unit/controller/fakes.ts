@@ -11,6 +11,7 @@ import type {
   WriteResult,
   Writer,
 } from "../../../src/controller/writer.ts";
+import type { Clock } from "../../../src/kube/clock.ts";
 import type { EventRecorder } from "../../../src/observability/events.ts";
 import { createMetrics } from "../../../src/observability/metrics.ts";
 import { memoryStore } from "../../support/memory-store.ts";
@@ -200,10 +201,30 @@ export interface Harness extends MemoryStore {
 }
 
 export function harness(
-  options: { nodes?: boolean; stalledWatches?: () => readonly string[] } = {},
+  options: {
+    nodes?: boolean;
+    traffic?: boolean;
+    stalledWatches?: () => readonly string[];
+    /** Called each time a timer of the reconcile fires, after the clock moved to it. */
+    onTimer?: (now: number) => void;
+  } = {},
 ): Harness {
   const clock = { now: T0 + 1000 };
   const now = (): number => clock.now;
+  // Timers fire at once, moving the clock by their delay: a wait takes no real time.
+  const timers: Clock = {
+    now,
+    setTimeout: (fn, ms) => {
+      const timer = {};
+      queueMicrotask(() => {
+        clock.now += ms;
+        options.onTimer?.(clock.now);
+        fn();
+      });
+      return timer;
+    },
+    clearTimeout: () => undefined,
+  };
   const ownWrites = new OwnWrites();
   const mem = memoryStore(now, ownWrites, options);
   const writer = new RecordingWriter();
@@ -216,6 +237,7 @@ export function harness(
     recorder,
     metrics: createMetrics(new Registry()),
     now,
+    clock: timers,
   });
   const log = pino({ level: "silent" });
   return {

@@ -84,4 +84,12 @@ control-plane: controller-manager
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Traffic routing (--traffic-routing=on): which Services route to a group's
+# leader and what their EndpointSlices list; read only.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
 {{- end }}

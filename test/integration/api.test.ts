@@ -179,6 +179,7 @@ describe("the ElectionGroup API through kubectl", () => {
       notReadyToleranceSeconds: 0,
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
+      cutover: { mode: "Immediate", timeoutSeconds: 5 },
     });
   });
 

@@ -13,13 +13,17 @@ export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-/** Creates a bare pod of group `app`; bound to `nodeName` when given (no scheduler involved). */
+/**
+ * Creates a bare pod of group `app`; bound to `nodeName` when given (no scheduler involved),
+ * tolerating `tolerateTaint` when given (a simulated machine's taint).
+ */
 export async function createPod(
   clients: Clients,
   namespace: string,
   name: string,
   app: string,
   nodeName?: string,
+  tolerateTaint?: string,
 ): Promise<V1Pod> {
   return clients.core.createNamespacedPod({
     namespace,
@@ -28,6 +32,9 @@ export async function createPod(
       spec: {
         ...(nodeName === undefined ? {} : { nodeName }),
         containers: [{ name: "app", image: "podium.test/app:1" }],
+        ...(tolerateTaint === undefined
+          ? {}
+          : { tolerations: [{ key: tolerateTaint, operator: "Exists" }] }),
       },
     },
   });

@@ -13,7 +13,7 @@ import {
   waitPodsReady,
 } from "./fixtures.ts";
 import type { LabelWatch, SliceWatch } from "./watch.ts";
-import { BENCH_LABEL, until } from "./watch.ts";
+import { until } from "./watch.ts";
 
 // The fleets of the dead-node benchmark (nodes.ts): groups whose pods each run
 // on a node of their own, either a node of the cluster's kwok (to be deleted)
@@ -76,17 +76,7 @@ export async function createMachinePod(
   app: string,
   node: string,
 ): Promise<V1Pod> {
-  return clients.core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name, labels: { app, [BENCH_LABEL]: "1" } },
-      spec: {
-        nodeName: node,
-        containers: [{ name: "app", image: "podium.test/app:1" }],
-        tolerations: [{ key: MACHINE_TAINT, operator: "Exists" }],
-      },
-    },
-  });
+  return createPod(clients, namespace, name, app, node, MACHINE_TAINT);
 }
 
 /** One group of the fleet: its pods, each on its own node, and the leader Service. */

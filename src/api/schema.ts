@@ -19,6 +19,9 @@ import {
   MAX_CUTOVER_TIMEOUT_SECONDS,
   DEFAULT_NOT_READY_TOLERANCE_SECONDS,
   DEFAULT_PAUSED,
+  DEFAULT_LEASE_DURATION_SECONDS,
+  DEFAULT_RENEW_DEADLINE_SECONDS,
+  DEFAULT_RETRY_PERIOD_SECONDS,
   MAX_CONDITIONS,
   MAX_HISTORY,
   MAX_LEASE_DURATION_SECONDS,
@@ -207,6 +210,16 @@ const selector = {
   ],
 } as const satisfies JSONSchemaProps;
 
+/**
+ * The lease timing rules. A missing timing is judged at the value podium applies when another
+ * timing is stated (client-go's 15/10/2, see applyLeaseTimingDefaults); Managed mode's 90/60/2
+ * applies only when none is stated, and is valid. Exported because validate.ts keys its
+ * implementation of each rule on the rule's text.
+ */
+export const RENEW_BELOW_DURATION_RULE = `(has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : ${DEFAULT_RENEW_DEADLINE_SECONDS}) < (has(self.durationSeconds) ? self.durationSeconds : ${DEFAULT_LEASE_DURATION_SECONDS})`;
+/** 1.2 x retry in integers: CEL refuses to compare int with double. */
+export const RENEW_ABOVE_RETRY_RULE = `(has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : ${DEFAULT_RENEW_DEADLINE_SECONDS}) * 5 > (has(self.retryPeriodSeconds) ? self.retryPeriodSeconds : ${DEFAULT_RETRY_PERIOD_SECONDS}) * 6`;
+
 const lease = {
   type: "object",
   description:
@@ -248,13 +261,12 @@ const lease = {
   },
   "x-kubernetes-validations": [
     {
-      rule: "!has(self.renewDeadlineSeconds) || !has(self.durationSeconds) || self.renewDeadlineSeconds < self.durationSeconds",
+      rule: RENEW_BELOW_DURATION_RULE,
       message: "renewDeadlineSeconds must be less than durationSeconds",
       fieldPath: ".renewDeadlineSeconds",
     },
     {
-      // 1.2 x retry in integers: CEL refuses to compare int with double.
-      rule: "!has(self.renewDeadlineSeconds) || !has(self.retryPeriodSeconds) || self.renewDeadlineSeconds * 5 > self.retryPeriodSeconds * 6",
+      rule: RENEW_ABOVE_RETRY_RULE,
       message: "renewDeadlineSeconds must be greater than 1.2 x retryPeriodSeconds",
       fieldPath: ".renewDeadlineSeconds",
     },

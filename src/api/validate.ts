@@ -7,7 +7,12 @@
  * exact text) unless a value had the wrong type, in which case the API server skips CEL too.
  */
 import { Ajv } from "ajv";
-import { applyLeaseTimingDefaults } from "./defaults.ts";
+import {
+  DEFAULT_LEASE_DURATION_SECONDS,
+  DEFAULT_RENEW_DEADLINE_SECONDS,
+  DEFAULT_RETRY_PERIOD_SECONDS,
+  applyLeaseTimingDefaults,
+} from "./defaults.ts";
 import type { ErrorObject } from "ajv";
 import {
   DNS_SUBDOMAIN_PATTERN,
@@ -15,6 +20,8 @@ import {
   NON_EMPTY_LABEL_VALUE_PATTERN,
   QUALIFIED_NAME_PATTERN,
   QUALIFIED_NAME_PREFIX_PATTERN,
+  RENEW_ABOVE_RETRY_RULE,
+  RENEW_BELOW_DURATION_RULE,
   specSchema,
 } from "./schema.ts";
 import type { JSONSchemaProps } from "./schema.ts";
@@ -146,18 +153,16 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
     }),
   "(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)":
     onObject((self) => nonEmpty(self, "matchLabels") || nonEmpty(self, "matchExpressions")),
-  "!has(self.renewDeadlineSeconds) || !has(self.durationSeconds) || self.renewDeadlineSeconds < self.durationSeconds":
-    onObject((self) => {
-      const renew = intField(self, "renewDeadlineSeconds");
-      const duration = intField(self, "durationSeconds");
-      return renew === undefined || duration === undefined || renew < duration;
-    }),
-  "!has(self.renewDeadlineSeconds) || !has(self.retryPeriodSeconds) || self.renewDeadlineSeconds * 5 > self.retryPeriodSeconds * 6":
-    onObject((self) => {
-      const renew = intField(self, "renewDeadlineSeconds");
-      const retry = intField(self, "retryPeriodSeconds");
-      return renew === undefined || retry === undefined || renew * 5 > retry * 6;
-    }),
+  [RENEW_BELOW_DURATION_RULE]: onObject((self) => {
+    const renew = intField(self, "renewDeadlineSeconds") ?? DEFAULT_RENEW_DEADLINE_SECONDS;
+    const duration = intField(self, "durationSeconds") ?? DEFAULT_LEASE_DURATION_SECONDS;
+    return renew < duration;
+  }),
+  [RENEW_ABOVE_RETRY_RULE]: onObject((self) => {
+    const renew = intField(self, "renewDeadlineSeconds") ?? DEFAULT_RENEW_DEADLINE_SECONDS;
+    const retry = intField(self, "retryPeriodSeconds") ?? DEFAULT_RETRY_PERIOD_SECONDS;
+    return renew * 5 > retry * 6;
+  }),
 };
 
 /** Every CEL rule in `schema`, with the path of the node that carries it (for tests and docs). */

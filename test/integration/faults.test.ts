@@ -261,12 +261,15 @@ describe("the invariants under API faults", () => {
       const startedAt = Date.now();
       proxy.blackhole(BLACKHOLE_MS);
       await setPodReady(ns.clients, ns.namespace, from, false);
-      // While nothing gets through, nothing moves: the label stays where it was.
+      // While nothing gets through, nothing moves: the label stays where it was. A sample counts
+      // only if its read returned before the blackhole could have ended (it starts after
+      // startedAt): the last poll may land after the end, when podium is free to move.
       const seen = new Set<string>();
       await waitFor(
         "the blackhole to end",
         async () => {
-          seen.add((await labelled()).join(","));
+          const sample = (await labelled()).join(",");
+          if (Date.now() - startedAt < BLACKHOLE_MS) seen.add(sample);
           return Date.now() - startedAt >= BLACKHOLE_MS ? true : undefined;
         },
         { timeoutMs: BLACKHOLE_MS + 5_000, intervalMs: 250 },
@@ -276,7 +279,6 @@ describe("the invariants under API faults", () => {
         .requests()
         .filter((r) => r.fate === "blackholed" && r.at >= startedAt)
         .map((r) => `${r.method} ${r.path}`);
-      const blackholed = swallowed.length;
       const { holder: to, at } = await converged(
         `a fail-over away from ${from} after the blackhole`,
         FAILOVER_AFTER_BLACKHOLE_MS - (Date.now() - startedAt),
@@ -285,7 +287,10 @@ describe("the invariants under API faults", () => {
       console.log(
         `blackhole ${String(BLACKHOLE_MS)} ms: requests swallowed ${JSON.stringify(swallowed)}; fail-over ${from} -> ${to} ${String(at - startedAt)} ms after the cause`,
       );
-      expect(blackholed).toBeGreaterThan(0);
+      // The blackhole held the watch streams too: podium learnt of the cause only once the network
+      // was back. (With Managed mode's 60 s renewals an idle operator may send no request at all
+      // in 10 s, so swallowed requests are logged, not required.)
+      expect(at - startedAt).toBeGreaterThanOrEqual(BLACKHOLE_MS);
       await setPodReady(ns.clients, ns.namespace, from, true);
       await converged("convergence after the blackhole", CONVERGE_MS);
       expectAtMostOneLabelled();

@@ -56,3 +56,7 @@ export function leaseName(group: {
 }): string {
   return group.spec.lease.name ?? group.metadata.name;
 }
+
+/** EndpointSlice mode: ports of spec.service (a Service allows more; a leader rarely needs them). */
+export const MAX_SERVICE_PORTS = 16;
+export const DEFAULT_SERVICE_PROTOCOL = "TCP";

@@ -38,6 +38,23 @@ export interface FailureDetection {
   nodeHeartbeatGraceSeconds: number;
 }
 
+/** EndpointSlice mode: one port of the Service podium owns, and the holder's port it reaches. */
+export interface ServicePortSpec {
+  /** The Service port's name; the EndpointSlice port of the same name carries the holder's port. */
+  name: string;
+  /** The port the Service exposes. */
+  port: number;
+  /** The holder pod's container port: its name (looked up in the pod spec) or its number. */
+  targetPort: number | string;
+  protocol: "TCP" | "UDP" | "SCTP";
+}
+
+/** EndpointSlice mode: the selectorless Service whose one EndpointSlice podium keeps on the holder. */
+export interface ServiceRouteSpec {
+  name: string;
+  ports: ServicePortSpec[];
+}
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -51,6 +68,8 @@ export interface ElectionGroupSpec {
   identity?: IdentityFormat;
   /** Absent in specs written before the field existed; read through nodeHeartbeatGraceMs. */
   failureDetection?: FailureDetection;
+  /** EndpointSlice mode (opt-in): a Service whose only endpoint is the holder, moved in one write. */
+  service?: ServiceRouteSpec;
 }
 
 /** metav1.Condition */

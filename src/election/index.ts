@@ -66,3 +66,23 @@ export type {
   PodView,
   Transition,
 } from "./types.ts";
+export {
+  decideRoute,
+  fillServiceRouted,
+  readyPodsOf,
+  resolvePorts,
+  servicePortsOf,
+  sliceNameOf,
+} from "./service-route.ts";
+export type {
+  DesiredSlice,
+  RouteCondition,
+  RouteInput,
+  RoutePlan,
+  RoutePod,
+  RouteServicePort,
+  ServiceView,
+  SliceEndpoint,
+  SlicePort,
+  SliceView,
+} from "./service-route.ts";

@@ -15,6 +15,7 @@ import { SpecValidations, groupSource } from "../sources/groups.ts";
 import { leaseSource } from "../sources/leases.ts";
 import { nodeLeaseSource } from "../sources/node-leases.ts";
 import { nodeSource } from "../sources/nodes.ts";
+import { ownedServiceSource, ownedSliceSource } from "../sources/owned-services.ts";
 import { podSource } from "../sources/pods.ts";
 import type { Source, SourceEvent } from "../sources/source.ts";
 import { createStore } from "../sources/store.ts";
@@ -23,12 +24,15 @@ import { registerNodeMetrics } from "./node-metrics.ts";
 import { OwnWrites } from "./own-writes.ts";
 import { Reconciler } from "./reconcile.ts";
 import type { Writer } from "./writer.ts";
+import type { RouteWriter } from "./route-writer.ts";
 
 export interface ManagerOptions {
   kc: KubeConfig;
   /** Namespaces to watch; empty means all. */
   namespaces: readonly string[];
   writer: Writer;
+  /** EndpointSlice mode's API calls (spec.service). */
+  routeWriter?: RouteWriter;
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
@@ -93,9 +97,18 @@ export class Manager {
     const leases = watch(leaseSource(ownWrites));
     const nodes = options.watchNodes === true ? watch(nodeSource) : undefined;
     const nodeLeases = options.watchNodes === true ? watch(nodeLeaseSource) : undefined;
+    const services = watch(ownedServiceSource);
+    const slices = watch(ownedSliceSource);
 
     this.#store = createStore(
-      { groups: this.#groups, pods, leases, ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}) },
+      {
+        groups: this.#groups,
+        pods,
+        leases,
+        services,
+        slices,
+        ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}),
+      },
       () => this.synced(),
       () => this.stalledWatches(),
     );
@@ -106,6 +119,7 @@ export class Manager {
       validations,
       ownWrites,
       writer: options.writer,
+      ...(options.routeWriter === undefined ? {} : { routeWriter: options.routeWriter }),
       recorder: options.recorder,
       metrics,
       now: () => clock.now(),

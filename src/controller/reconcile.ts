@@ -3,6 +3,7 @@ import {
   blockerMessage,
   fillNodeDisruption,
   fillRefusal,
+  fillServiceRouted,
   fillStatus,
   gate,
   plan,
@@ -29,6 +30,9 @@ import {
   writeStatus,
 } from "./report.ts";
 import type { Writer } from "./writer.ts";
+import { Router } from "./route.ts";
+import type { RouteResult } from "./route.ts";
+import type { RouteWriter } from "./route-writer.ts";
 
 /** Everything a reconcile reads and writes through. */
 export interface ReconcilerDeps {
@@ -39,6 +43,8 @@ export interface ReconcilerDeps {
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   now: () => number;
+  /** EndpointSlice mode's API calls; without it, spec.service is not acted on (unit tests). */
+  routeWriter?: RouteWriter;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -65,10 +71,15 @@ const CONFLICT_RETRY_MS = 250;
 export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #groupMetrics: GroupMetrics;
+  readonly #router: Router | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#groupMetrics = new GroupMetrics(deps.metrics);
+    const { routeWriter } = deps;
+    this.#router =
+      routeWriter &&
+      new Router({ ...deps, routeWriter, registry: deps.metrics.registry, now: deps.now });
   }
 
   async reconcile(req: ReconcileRequest): Promise<Result> {
@@ -151,6 +162,17 @@ export class Reconciler {
     }
     const labelledAt = deps.now();
 
+    // route (EndpointSlice mode): the Service's one slice follows the holder in one write
+    let routed: RouteResult | undefined;
+    if (this.#router !== undefined && !spec.paused) {
+      const held = next.summary.holder;
+      const holder =
+        held &&
+        (loaded.pods.find((p) => p.uid === held.uid) ??
+          (loaded.leaseHolder?.uid === held.uid ? loaded.leaseHolder : undefined));
+      routed = await this.#router.route(group, spec, holder, signal, log);
+    }
+
     // report
     const durationMs = labelledAt - req.detectedAt;
     const { transition } = next;
@@ -169,9 +191,13 @@ export class Reconciler {
       if (nodeDisruption !== undefined) {
         fillNodeDisruption(s, nodeDisruption, group.metadata.generation, nowIso);
       }
+      if (routed !== undefined) {
+        fillServiceRouted(s, routed.condition, group.metadata.generation, nowIso);
+      }
     });
     const { holder, readyCandidates } = next.summary;
     this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);
+    if (routed?.retry === true) return { requeueAfterMs: CONFLICT_RETRY_MS };
     return next.requeueAfterMs === undefined ? {} : { requeueAfterMs: next.requeueAfterMs };
   }
 

@@ -193,8 +193,7 @@ export function decideRoute(input: RouteInput): RoutePlan {
 
   const resolved = resolvePorts(spec.ports, holder);
   plan.unresolved = resolved.unresolved;
-  const routable =
-    holder?.podIP !== undefined && resolved.unresolved.length === 0;
+  const routable = holder?.podIP !== undefined && resolved.unresolved.length === 0;
   const endpoints: SliceEndpoint[] = [];
   if (routable) {
     const endpoint: SliceEndpoint = {

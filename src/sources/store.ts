@@ -5,6 +5,8 @@ import { BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
 import type { CachedLease } from "./leases.ts";
 import type { CachedHeartbeat } from "./node-leases.ts";
 import type { CachedNode } from "./nodes.ts";
+import { BY_OWNER } from "./owned-services.ts";
+import type { CachedService, CachedSlice } from "./owned-services.ts";
 import { BY_LABEL, BY_NAMESPACE, BY_NODE } from "./pods.ts";
 import type { CachedPod } from "./pods.ts";
 import { keyOf } from "./source.ts";
@@ -37,6 +39,12 @@ export interface Store {
   nodes(): CachedNode[];
   /** The heartbeat Lease of node `name`, as podium observed it. */
   nodeHeartbeat(name: string): CachedHeartbeat | undefined;
+  /** EndpointSlice mode: a Service podium labelled as its own, by name (cached; others are not). */
+  ownedService(namespace: string, name: string): CachedService | undefined;
+  /** EndpointSlice mode: an EndpointSlice managed by podium, by name. */
+  ownedSlice(namespace: string, name: string): CachedSlice | undefined;
+  /** EndpointSlice mode: podium's Services and slices that the object of `uid` owns. */
+  ownedBy(namespace: string, uid: string): { services: CachedService[]; slices: CachedSlice[] };
   /** Names of podium's watches that show no life (see the manager's watch health). */
   stalledWatches(): readonly string[];
   /** Whether every cache has completed its first list. */
@@ -50,6 +58,9 @@ export interface Caches {
   leases: Cache<CachedLease>;
   nodes?: Cache<CachedNode>;
   nodeLeases?: Cache<CachedHeartbeat>;
+  /** EndpointSlice mode's own objects; absent in stores that do not watch them (tests). */
+  services?: Cache<CachedService>;
+  slices?: Cache<CachedSlice>;
 }
 
 /**
@@ -61,7 +72,7 @@ export function createStore(
   synced: () => boolean,
   stalledWatches: () => readonly string[] = () => [],
 ): Store {
-  const { groups, pods, leases, nodes, nodeLeases } = caches;
+  const { groups, pods, leases, nodes, nodeLeases, services, slices } = caches;
   return {
     group: (namespace, name) => groups.get(keyOf(namespace, name)),
     groups: () => groups.list(),
@@ -95,6 +106,12 @@ export function createStore(
     node: (name) => nodes?.get(name),
     nodes: () => nodes?.list() ?? [],
     nodeHeartbeat: (name) => nodeLeases?.get(keyOf(NODE_LEASE_NAMESPACE, name)),
+    ownedService: (namespace, name) => services?.get(keyOf(namespace, name)),
+    ownedSlice: (namespace, name) => slices?.get(keyOf(namespace, name)),
+    ownedBy: (namespace, uid) => ({
+      services: services?.byIndex(BY_OWNER, `${namespace}/${uid}`) ?? [],
+      slices: slices?.byIndex(BY_OWNER, `${namespace}/${uid}`) ?? [],
+    }),
     stalledWatches,
     synced,
   };

@@ -162,7 +162,9 @@ describe("decideRoute", () => {
   });
 
   it("lists no endpoint while the holder has no pod IP", () => {
-    const plan = decideRoute(input({ holder: pod("web-2", { podIP: undefined }) }));
+    const unaddressed = pod("web-2");
+    delete unaddressed.podIP;
+    const plan = decideRoute(input({ holder: unaddressed }));
     expect(plan.slice?.desired.endpoints).toEqual([]);
     expect(plan.condition).toMatchObject({ status: "False", reason: "NoPodIP" });
   });

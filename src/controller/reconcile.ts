@@ -63,7 +63,7 @@ const CONFLICT_RETRY_MS = 250;
 
 /**
  * Reconciles ElectionGroups as a short list of phases:
- * load → gate → finalizer → decide → break → lease → make → report.
+ * load → gate → finalizer → decide → break → lease → make → route → report.
  * The decision ({@link plan}) is complete and pure; the phases here only
  * read, ask and write, in that order, each write only after the previous one
  * succeeded.

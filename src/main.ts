@@ -2,6 +2,7 @@
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { Manager } from "./controller/manager.ts";
 import { createWriter } from "./controller/writer.ts";
+import { createRouteWriter } from "./controller/route-writer.ts";
 import { createClientFactory } from "./kube/client.ts";
 import { realClock } from "./kube/clock.ts";
 import { KubeLeaseLock, LeaderElector } from "./leaderelection/index.ts";
@@ -45,6 +46,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
     kc,
     namespaces: options.namespaces,
     writer: createWriter(makeClient),
+    routeWriter: createRouteWriter(makeClient),
     recorder,
     metrics,
     logger,

@@ -30,6 +30,8 @@ export const ConditionType = {
   NodeDisruption: "NodeDisruption",
   /** Whether every Service that routes to the leader lists exactly the holder as ready. */
   TrafficRouted: "TrafficRouted",
+  /** EndpointSlice mode: True when podium's EndpointSlice lists exactly the holder, ready. */
+  ServiceRouted: "ServiceRouted",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -79,6 +81,12 @@ export const EventReason = {
   NodeDisruptionEnded: "NodeDisruptionEnded",
   /** Verified cutover: the old leader was still listed by a Service at the timeout; the new one was labelled anyway. */
   CutoverUnverified: "CutoverUnverified",
+  /** EndpointSlice mode: podium's EndpointSlice now lists another pod (one write). */
+  ServiceRouted: "ServiceRouted",
+  /** EndpointSlice mode: the Service or EndpointSlice exists and is not podium's: untouched. */
+  ServiceConflict: "ServiceConflict",
+  /** EndpointSlice mode: a port of spec.service names no container port of the holder. */
+  ServicePortNotFound: "ServicePortNotFound",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
@@ -90,3 +98,12 @@ export const FIELD_MANAGER = "podium";
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";
 /** The taint that says a node is shut down for good and its pods may be moved (KEP-2268). */
 export const OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service";
+
+/** EndpointSlice mode: the managed-by value of podium's EndpointSlices (and the label podium lists them by). */
+export const ENDPOINTSLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
+export const ENDPOINTSLICE_MANAGER = GROUP;
+/** The label that ties an EndpointSlice to its Service. */
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+/** The label on every object podium creates (Leases, EndpointSlice mode's Services); its value. */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "podium";

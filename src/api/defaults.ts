@@ -131,3 +131,7 @@ export function cutoverOf(spec: Pick<ElectionGroupSpec, "cutover">): {
     timeoutSeconds: spec.cutover?.timeoutSeconds ?? DEFAULT_CUTOVER_TIMEOUT_SECONDS,
   };
 }
+
+/** EndpointSlice mode: ports of spec.service (a Service allows more; a leader rarely needs them). */
+export const MAX_SERVICE_PORTS = 16;
+export const DEFAULT_SERVICE_PROTOCOL = "TCP";

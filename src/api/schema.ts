@@ -22,6 +22,7 @@ import {
   DEFAULT_LEASE_DURATION_SECONDS,
   DEFAULT_RENEW_DEADLINE_SECONDS,
   DEFAULT_RETRY_PERIOD_SECONDS,
+  DEFAULT_SERVICE_PROTOCOL,
   MAX_CONDITIONS,
   MAX_HISTORY,
   MAX_LEASE_DURATION_SECONDS,
@@ -32,6 +33,7 @@ import {
   MAX_NOT_READY_TOLERANCE_SECONDS,
   MAX_RENEW_DEADLINE_SECONDS,
   MAX_RETRY_PERIOD_SECONDS,
+  MAX_SERVICE_PORTS,
   MIN_NODE_HEARTBEAT_GRACE_SECONDS,
 } from "./defaults.ts";
 
@@ -66,6 +68,9 @@ export interface JSONSchemaProps {
   readonly "x-kubernetes-list-type"?: "atomic" | "set" | "map";
   readonly "x-kubernetes-list-map-keys"?: readonly string[];
   readonly "x-kubernetes-map-type"?: "atomic" | "granular";
+  /** With `anyOf: [{type: integer}, {type: string}]`: an IntOrString, the one union a CRD allows. */
+  readonly "x-kubernetes-int-or-string"?: true;
+  readonly anyOf?: readonly JSONSchemaProps[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -93,6 +98,16 @@ export const NON_EMPTY_LABEL_VALUE_PATTERN = `^${LABEL_NAME}$`;
  */
 export const IDENTITY_TEMPLATE_PATTERN =
   "^[^{}]*([{](uuid|any)[}][^{}]*)*[{](podName|hostname)[}][^{}]*([{](uuid|any)[}][^{}]*)*$";
+/** A Service name: an RFC 1035 label (starts with a letter); the length is maxLength's. */
+export const DNS_1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+/** A Service port name: an RFC 1123 label; the length is maxLength's. */
+export const DNS_LABEL_PATTERN = `^${DNS_LABEL}$`;
+/**
+ * A container port name (IANA_SVC_NAME): at most 15 lowercase alphanumerics or '-', at least one
+ * letter, no '--', alphanumeric at both ends. Checked by the operator (validate.ts), since a CEL
+ * rule cannot bound the cost of reading an IntOrString.
+ */
+export const IANA_SVC_NAME_PATTERN = "^(?=.*[a-z])(?!.*--)[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$";
 /** A condition or transition reason: CamelCase, as metav1.Condition requires. */
 export const REASON_PATTERN = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
 
@@ -391,6 +406,88 @@ const cutover = {
   },
 } as const satisfies JSONSchemaProps;
 
+const servicePort = {
+  type: "object",
+  description:
+    "One port of the Service, and the holder pod's port that its EndpointSlice lists for it.",
+  required: ["name", "port", "targetPort"],
+  properties: {
+    name: {
+      type: "string",
+      description:
+        "The Service port's name (an RFC 1123 label); the EndpointSlice's port of the same name carries the holder's port.",
+      minLength: 1,
+      maxLength: 63,
+      pattern: DNS_LABEL_PATTERN,
+      "x-kubernetes-validations": [
+        {
+          rule: `self.matches('${DNS_LABEL_PATTERN}')`,
+          message:
+            "must be a lowercase RFC 1123 label: at most 63 lowercase alphanumeric characters or '-', starting and ending with an alphanumeric character",
+        },
+      ],
+    },
+    port: {
+      type: "integer",
+      format: "int32",
+      description: "The port the Service exposes on its cluster IP.",
+      minimum: 1,
+      maximum: 65535,
+    },
+    targetPort: {
+      description:
+        "The holder pod's port: the name of one of its containers' ports (looked up in the pod spec of each new holder) or a port number (1-65535).",
+      anyOf: [{ type: "integer" }, { type: "string" }],
+      "x-kubernetes-int-or-string": true,
+    },
+    protocol: {
+      type: "string",
+      description: "TCP, UDP or SCTP.",
+      enum: ["TCP", "UDP", "SCTP"],
+      default: DEFAULT_SERVICE_PROTOCOL,
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
+const service = {
+  type: "object",
+  description:
+    "EndpointSlice mode (opt-in): podium creates a selectorless Service of this name and keeps its one EndpointSlice (managed-by podium.dev) listing exactly the holder, so that one write moves traffic from the old leader to the new one. An existing Service or EndpointSlice that podium did not create is never touched: the group reports ServiceRouted False.",
+  required: ["name", "ports"],
+  properties: {
+    name: {
+      type: "string",
+      description:
+        "Name of the Service in the group's namespace (an RFC 1035 label). Its EndpointSlice is named <name>-podium.",
+      minLength: 1,
+      maxLength: 63,
+      pattern: DNS_1035_LABEL_PATTERN,
+      "x-kubernetes-validations": [
+        {
+          rule: `self.matches('${DNS_1035_LABEL_PATTERN}')`,
+          message:
+            "must be a Service name: an RFC 1035 label of at most 63 lowercase alphanumeric characters or '-', starting with a letter and ending with an alphanumeric character",
+        },
+      ],
+    },
+    ports: {
+      type: "array",
+      description: "The Service's ports; at least one.",
+      minItems: 1,
+      maxItems: MAX_SERVICE_PORTS,
+      items: servicePort,
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+      "x-kubernetes-validations": [
+        {
+          rule: "self.all(p, self.exists_one(q, q.port == p.port && q.protocol == p.protocol))",
+          message: "two ports must not have the same port and protocol",
+        },
+      ],
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 /** The schema of `.spec`. */
 export const specSchema = {
   type: "object",
@@ -433,6 +530,7 @@ export const specSchema = {
     identity,
     failureDetection,
     cutover,
+    service,
   },
   "x-kubernetes-validations": [
     {

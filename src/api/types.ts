@@ -52,6 +52,23 @@ export interface CutoverSettings {
 
 export type CutoverMode = "Immediate" | "Verified";
 
+/** EndpointSlice mode: one port of the Service podium owns, and the holder's port it reaches. */
+export interface ServicePortSpec {
+  /** The Service port's name; the EndpointSlice port of the same name carries the holder's port. */
+  name: string;
+  /** The port the Service exposes. */
+  port: number;
+  /** The holder pod's container port: its name (looked up in the pod spec) or its number. */
+  targetPort: number | string;
+  protocol: "TCP" | "UDP" | "SCTP";
+}
+
+/** EndpointSlice mode: the selectorless Service whose one EndpointSlice podium keeps on the holder. */
+export interface ServiceRouteSpec {
+  name: string;
+  ports: ServicePortSpec[];
+}
+
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
   selector: LabelSelector;
@@ -67,6 +84,8 @@ export interface ElectionGroupSpec {
   failureDetection?: FailureDetection;
   /** Absent in specs written before the field existed: Immediate, 5 s (see cutoverOf). */
   cutover?: CutoverSettings;
+  /** EndpointSlice mode (opt-in): a Service whose only endpoint is the holder, moved in one write. */
+  service?: ServiceRouteSpec;
 }
 
 /** metav1.Condition */

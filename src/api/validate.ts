@@ -15,7 +15,10 @@ import {
 } from "./defaults.ts";
 import type { ErrorObject } from "ajv";
 import {
+  DNS_1035_LABEL_PATTERN,
+  DNS_LABEL_PATTERN,
   DNS_SUBDOMAIN_PATTERN,
+  IANA_SVC_NAME_PATTERN,
   IDENTITY_TEMPLATE_PATTERN,
   NON_EMPTY_LABEL_VALUE_PATTERN,
   QUALIFIED_NAME_PATTERN,
@@ -60,7 +63,11 @@ export function validateSpec(spec: unknown): ValidationResult {
   if ((compiledSpec.errors ?? []).some((e) => BLOCKING_KEYWORDS.has(e.keyword))) {
     errors.push({ field: "spec", message: RULES_NOT_CHECKED });
   } else {
-    errors.push(...checkRules(specSchema, copy, "spec"), ...checkMatchLabelKeys(copy));
+    errors.push(
+      ...checkRules(specSchema, copy, "spec"),
+      ...checkMatchLabelKeys(copy),
+      ...checkServicePorts(copy),
+    );
   }
   if (schemaValid && errors.length === 0) {
     return { ok: true, spec: copy as ElectionGroupSpec };
@@ -95,6 +102,9 @@ const qualifiedName = new RegExp(QUALIFIED_NAME_PATTERN);
 const qualifiedNamePrefix = new RegExp(QUALIFIED_NAME_PREFIX_PATTERN);
 const nonEmptyLabelValue = new RegExp(NON_EMPTY_LABEL_VALUE_PATTERN);
 const identityTemplate = new RegExp(IDENTITY_TEMPLATE_PATTERN);
+const dnsLabel = new RegExp(DNS_LABEL_PATTERN);
+const dns1035Label = new RegExp(DNS_1035_LABEL_PATTERN);
+const ianaSvcName = new RegExp(IANA_SVC_NAME_PATTERN);
 
 const matches =
   (...patterns: RegExp[]): RuleCheck =>
@@ -124,6 +134,16 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
   [`self.matches('${DNS_SUBDOMAIN_PATTERN}')`]: matches(dnsSubdomain),
   [`self.matches('${NON_EMPTY_LABEL_VALUE_PATTERN}')`]: matches(nonEmptyLabelValue),
   [`self.matches('${IDENTITY_TEMPLATE_PATTERN}')`]: matches(identityTemplate),
+  [`self.matches('${DNS_LABEL_PATTERN}')`]: matches(dnsLabel),
+  [`self.matches('${DNS_1035_LABEL_PATTERN}')`]: matches(dns1035Label),
+  "self.all(p, self.exists_one(q, q.port == p.port && q.protocol == p.protocol))": (self) =>
+    Array.isArray(self) &&
+    self.every(
+      (p: unknown) =>
+        isObject(p) &&
+        self.filter((q: unknown) => isObject(q) && q.port === p.port && q.protocol === p.protocol)
+          .length === 1,
+    ),
   "!has(self.identity) || (has(self.mode) && self.mode == 'Observed')": onObject(
     (self) => self.identity === undefined || self.mode === "Observed",
   ),
@@ -238,6 +258,36 @@ function checkMatchLabelKeys(spec: unknown): FieldError[] {
     }));
 }
 
+/**
+ * Operator-only: spec.service.ports names are unique (the CRD's list-map key, which ajv does not
+ * know) and each targetPort is a port number or a container port name. The CRD cannot check
+ * targetPort with CEL: the cost of reading an IntOrString has no bound the API server accepts.
+ */
+function checkServicePorts(spec: unknown): FieldError[] {
+  if (!isObject(spec) || !isObject(spec.service) || !Array.isArray(spec.service.ports)) return [];
+  const errors: FieldError[] = [];
+  const seen = new Set<unknown>();
+  spec.service.ports.forEach((p: unknown, i) => {
+    if (!isObject(p)) return;
+    const field = `spec.service.ports[${String(i)}]`;
+    if (seen.has(p.name)) errors.push({ field: `${field}.name`, message: "Duplicate value" });
+    seen.add(p.name);
+    const target = p.targetPort;
+    if (typeof target === "number") {
+      if (!Number.isInteger(target) || target < 1 || target > 65535) {
+        errors.push({ field: `${field}.targetPort`, message: "must be between 1 and 65535" });
+      }
+    } else if (typeof target === "string" && !ianaSvcName.test(target)) {
+      errors.push({
+        field: `${field}.targetPort`,
+        message:
+          "must be a port number or a container port name: at most 15 lowercase alphanumeric characters or '-', with at least one letter, no '--', starting and ending with an alphanumeric character",
+      });
+    }
+  });
+  return errors;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pruning: the API server drops fields the schema does not declare, and nulls of fields that are
 // not nullable (before defaulting, so a null field gets its default).
@@ -277,6 +327,7 @@ export function newSchemaAjv(): Ajv {
       "x-kubernetes-list-type",
       "x-kubernetes-list-map-keys",
       "x-kubernetes-map-type",
+      "x-kubernetes-int-or-string",
     ],
   });
   ajv.addFormat("int32", {

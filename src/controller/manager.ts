@@ -16,6 +16,7 @@ import { endpointSliceSource } from "../sources/endpoint-slices.ts";
 import { leaseSource } from "../sources/leases.ts";
 import { nodeLeaseSource } from "../sources/node-leases.ts";
 import { nodeSource } from "../sources/nodes.ts";
+import { ownedServiceSource, ownedSliceSource } from "../sources/owned-services.ts";
 import { podSource } from "../sources/pods.ts";
 import { serviceSource } from "../sources/services.ts";
 import type { Source, SourceEvent } from "../sources/source.ts";
@@ -25,12 +26,15 @@ import { registerNodeMetrics } from "./node-metrics.ts";
 import { OwnWrites } from "./own-writes.ts";
 import { Reconciler } from "./reconcile.ts";
 import type { Writer } from "./writer.ts";
+import type { RouteWriter } from "./route-writer.ts";
 
 export interface ManagerOptions {
   kc: KubeConfig;
   /** Namespaces to watch; empty means all. */
   namespaces: readonly string[];
   writer: Writer;
+  /** EndpointSlice mode's API calls (spec.service). */
+  routeWriter?: RouteWriter;
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;
@@ -99,6 +103,9 @@ export class Manager {
     const nodeLeases = options.watchNodes === true ? watch(nodeLeaseSource) : undefined;
     const services = options.watchTraffic === true ? watch(serviceSource) : undefined;
     const endpointSlices = options.watchTraffic === true ? watch(endpointSliceSource) : undefined;
+    // EndpointSlice mode's own objects, by podium's labels: always watched (spec.service is per group).
+    const ownedServices = watch(ownedServiceSource);
+    const ownedSlices = watch(ownedSliceSource);
 
     this.#store = createStore(
       {
@@ -107,6 +114,8 @@ export class Manager {
         leases,
         ...(nodes && nodeLeases ? { nodes, nodeLeases } : {}),
         ...(services && endpointSlices ? { services, endpointSlices } : {}),
+        ownedServices,
+        ownedSlices,
       },
       () => this.synced(),
       () => this.stalledWatches(),
@@ -118,6 +127,7 @@ export class Manager {
       validations,
       ownWrites,
       writer: options.writer,
+      ...(options.routeWriter === undefined ? {} : { routeWriter: options.routeWriter }),
       recorder: options.recorder,
       metrics,
       now: () => clock.now(),

@@ -3,6 +3,7 @@ import {
   blockerMessage,
   fillNodeDisruption,
   fillRefusal,
+  fillServiceRouted,
   fillStatus,
   fillTraffic,
   gate,
@@ -34,6 +35,9 @@ import {
 } from "./report.ts";
 import { judgeTraffic, verifyCutover } from "./traffic.ts";
 import type { Writer } from "./writer.ts";
+import { Router } from "./route.ts";
+import type { RouteResult } from "./route.ts";
+import type { RouteWriter } from "./route-writer.ts";
 
 /** Everything a reconcile reads and writes through. */
 export interface ReconcilerDeps {
@@ -46,6 +50,8 @@ export interface ReconcilerDeps {
   now: () => number;
   /** Timers of the verify phase; the wall clock when absent. */
   clock?: Clock;
+  /** EndpointSlice mode's API calls; without it, spec.service is not acted on (unit tests). */
+  routeWriter?: RouteWriter;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -64,7 +70,7 @@ const CONFLICT_RETRY_MS = 250;
 
 /**
  * Reconciles ElectionGroups as a short list of phases:
- * load → gate → finalizer → decide → break → lease → make → report.
+ * load → gate → finalizer → decide → break → lease → verify → make → route → traffic → report.
  * The decision ({@link plan}) is complete and pure; the phases here only
  * read, ask and write, in that order, each write only after the previous one
  * succeeded.
@@ -73,11 +79,16 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #groupMetrics: GroupMetrics;
   readonly #cutovers: Cutovers;
+  readonly #router: Router | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#groupMetrics = new GroupMetrics(deps.metrics);
     this.#cutovers = new Cutovers(deps.metrics);
+    const { routeWriter } = deps;
+    this.#router =
+      routeWriter &&
+      new Router({ ...deps, routeWriter, registry: deps.metrics.registry, now: deps.now });
   }
 
   async reconcile(req: ReconcileRequest): Promise<Result> {
@@ -166,6 +177,17 @@ export class Reconciler {
     }
     const labelledAt = deps.now();
 
+    // route (EndpointSlice mode): the Service's one slice follows the holder in one write
+    let routed: RouteResult | undefined;
+    if (this.#router !== undefined && !spec.paused) {
+      const held = next.summary.holder;
+      const holder =
+        held &&
+        (loaded.pods.find((p) => p.uid === held.uid) ??
+          (loaded.leaseHolder?.uid === held.uid ? loaded.leaseHolder : undefined));
+      routed = await this.#router.route(group, spec, holder, signal, log);
+    }
+
     // traffic
     const key = `${namespace}/${name}`;
     const traffic = judgeTraffic(deps.store, loaded, spec, next.summary.holder?.name);
@@ -214,9 +236,13 @@ export class Reconciler {
         s.history = withCutover(s.history, followed);
       }
       fillTraffic(s, traffic.state, group.metadata.generation, nowIso);
+      if (routed !== undefined) {
+        fillServiceRouted(s, routed.condition, group.metadata.generation, nowIso);
+      }
     });
     const { holder, readyCandidates } = next.summary;
     this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);
+    if (routed?.retry === true) return { requeueAfterMs: CONFLICT_RETRY_MS };
     const recheckMs =
       cutover.recheckAt === undefined ? undefined : Math.max(0, cutover.recheckAt - deps.now());
     const requeueAfterMs = [next.requeueAfterMs, recheckMs].filter((ms) => ms !== undefined);

@@ -78,3 +78,23 @@ export {
   trafficRouted,
 } from "./traffic.ts";
 export type { EndpointView, LabelledPodView, ServiceView, TrafficState } from "./traffic.ts";
+export {
+  decideRoute,
+  fillServiceRouted,
+  readyPodsOf,
+  resolvePorts,
+  servicePortsOf,
+  sliceNameOf,
+} from "./service-route.ts";
+export type {
+  DesiredSlice,
+  RouteCondition,
+  RouteInput,
+  RoutePlan,
+  RoutePod,
+  OwnedServiceView,
+  OwnedSliceView,
+  RouteServicePort,
+  SliceEndpoint,
+  SlicePort,
+} from "./service-route.ts";

@@ -46,6 +46,7 @@ export class WatchedCache<T> implements Cache<T> {
         name: source.name,
         path: source.path(ns),
         ...(fieldSelector === undefined ? {} : { fieldSelector }),
+        ...(source.labelSelector === undefined ? {} : { labelSelector: source.labelSelector }),
         transform: (raw) => {
           const meta = raw.metadata as { namespace?: string; name?: string } | undefined;
           const previous =

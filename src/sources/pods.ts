@@ -38,6 +38,10 @@ export interface CachedPod {
   hostNetwork?: true;
   /** spec.nodeName, once scheduled. */
   nodeName?: string;
+  /** status.podIP, once assigned (EndpointSlice mode lists the holder by it). */
+  podIP?: string;
+  /** The containers' named ports, name → number (EndpointSlice mode resolves targetPort by name). */
+  namedPorts?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -93,6 +97,10 @@ export function toCachedPod(
   if (spec.hostNetwork === true) cached.hostNetwork = true;
   const nodeName = str(spec.nodeName);
   if (nodeName !== undefined && nodeName !== "") cached.nodeName = nodeName;
+  const podIP = str(status.podIP);
+  if (podIP !== undefined && podIP !== "") cached.podIP = podIP;
+  const namedPorts = namedPortsOf(spec.containers);
+  if (namedPorts !== undefined) cached.namedPorts = namedPorts;
   for (const key of REVISION_LABELS) {
     const revision = labels[key];
     if (revision !== undefined) {
@@ -101,6 +109,22 @@ export function toCachedPod(
     }
   }
   return cached;
+}
+
+/** The named ports of `containers`, or undefined when none has a name. */
+function namedPortsOf(containers: unknown): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const c of Array.isArray(containers) ? (containers as unknown[]) : []) {
+    const ports = obj(c).ports;
+    for (const p of Array.isArray(ports) ? (ports as unknown[]) : []) {
+      const name = str(obj(p).name);
+      const number = obj(p).containerPort;
+      if (name === undefined || name === "" || typeof number !== "number") continue;
+      out ??= {};
+      out[name] = number;
+    }
+  }
+  return out;
 }
 
 /** Pods by each of their labels: "namespace/key=value". */

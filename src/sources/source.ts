@@ -26,6 +26,8 @@ export interface Source<T> {
    * heartbeats) say so here.
    */
   scopes?(watched: readonly string[]): readonly (string | undefined)[];
+  /** A label selector for the list and watch: only objects podium made, for kinds it owns. */
+  labelSelector?: string;
   /** A field selector for the list and watch, if the kind needs one. */
   fieldSelector?(namespace: string | undefined): string | undefined;
   /**

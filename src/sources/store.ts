@@ -7,6 +7,8 @@ import { BY_LEADER_LABEL, BY_LEASE, BY_SELECTOR_LABEL } from "./groups.ts";
 import type { CachedLease } from "./leases.ts";
 import type { CachedHeartbeat } from "./node-leases.ts";
 import type { CachedNode } from "./nodes.ts";
+import { BY_OWNER } from "./owned-services.ts";
+import type { OwnedService, OwnedSlice } from "./owned-services.ts";
 import { BY_LABEL, BY_NAMESPACE, BY_NODE } from "./pods.ts";
 import type { CachedPod } from "./pods.ts";
 import { BY_SELECTOR_PAIR } from "./services.ts";
@@ -59,6 +61,12 @@ export interface Store {
     key: string,
     value: string,
   ): { service: CachedService; slices: CachedEndpointSlice[] }[];
+  /** EndpointSlice mode: a Service podium labelled as its own, by name (cached; others are not). */
+  ownedService(namespace: string, name: string): OwnedService | undefined;
+  /** EndpointSlice mode: an EndpointSlice managed by podium, by name. */
+  ownedSlice(namespace: string, name: string): OwnedSlice | undefined;
+  /** EndpointSlice mode: podium's Services and slices that the object of `uid` owns. */
+  ownedBy(namespace: string, uid: string): { services: OwnedService[]; slices: OwnedSlice[] };
   /** Names of podium's watches that show no life (see the manager's watch health). */
   stalledWatches(): readonly string[];
   /** Whether every cache has completed its first list. */
@@ -77,6 +85,9 @@ export interface Caches {
   nodeLeases?: Cache<CachedHeartbeat>;
   services?: Cache<CachedService>;
   endpointSlices?: Cache<CachedEndpointSlice>;
+  /** EndpointSlice mode's own objects; absent in stores that do not watch them (tests). */
+  ownedServices?: Cache<OwnedService>;
+  ownedSlices?: Cache<OwnedSlice>;
 }
 
 /**
@@ -88,7 +99,17 @@ export function createStore(
   synced: () => boolean,
   stalledWatches: () => readonly string[] = () => [],
 ): Store {
-  const { groups, pods, leases, nodes, nodeLeases, services, endpointSlices } = caches;
+  const {
+    groups,
+    pods,
+    leases,
+    nodes,
+    nodeLeases,
+    services,
+    endpointSlices,
+    ownedServices,
+    ownedSlices,
+  } = caches;
   return {
     group: (namespace, name) => groups.get(keyOf(namespace, name)),
     groups: () => groups.list(),
@@ -133,6 +154,12 @@ export function createStore(
           slices: endpointSlices?.byIndex(BY_SERVICE, keyOf(namespace, service.name)) ?? [],
         }),
       ),
+    ownedService: (namespace, name) => ownedServices?.get(keyOf(namespace, name)),
+    ownedSlice: (namespace, name) => ownedSlices?.get(keyOf(namespace, name)),
+    ownedBy: (namespace, uid) => ({
+      services: ownedServices?.byIndex(BY_OWNER, `${namespace}/${uid}`) ?? [],
+      slices: ownedSlices?.byIndex(BY_OWNER, `${namespace}/${uid}`) ?? [],
+    }),
     stalledWatches,
     synced,
   };

@@ -113,7 +113,10 @@ describe("installing podium", () => {
     expect(can("patch", "nodes")).toBe("no");
     expect(can("watch", "services")).toBe("yes");
     expect(can("watch", "endpointslices.discovery.k8s.io")).toBe("yes");
-    expect(can("patch", "services")).toBe("no");
+    // EndpointSlice mode patches podium's own Service and slice; it never updates one.
+    expect(can("patch", "services")).toBe("yes");
+    expect(can("update", "services")).toBe("no");
+    expect(can("update", "endpointslices.discovery.k8s.io")).toBe("no");
     expect(can("get", "secrets")).toBe("no");
     expect(can("delete", "pods")).toBe("no");
     expect(can("create", "electiongroups.podium.dev")).toBe("no");

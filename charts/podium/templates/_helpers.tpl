@@ -84,12 +84,13 @@ control-plane: controller-manager
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
-# Traffic routing (--traffic-routing=on): which Services route to a group's
-# leader and what their EndpointSlices list; read only.
+# Traffic routing: which Services route to a group's leader and what their
+# EndpointSlices list (read). EndpointSlice mode (spec.service): podium's own
+# selectorless Service and its one slice (create, patch, delete).
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create, patch, delete]
 {{- end }}

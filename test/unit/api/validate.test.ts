@@ -494,3 +494,67 @@ describe("validateSpec: spec.identity", () => {
     });
   });
 });
+
+describe("validateSpec: spec.service (EndpointSlice mode)", () => {
+  const port = { name: "pg", port: 5432, targetPort: "postgres" };
+
+  it("accepts a port by container port name or number and defaults the protocol to TCP", () => {
+    const result = validateSpec({
+      ...base,
+      service: { name: "db", ports: [port, { name: "metrics", port: 9090, targetPort: 9187 }] },
+    });
+    expect(result.ok && result.spec.service).toEqual({
+      name: "db",
+      ports: [
+        { ...port, protocol: "TCP" },
+        { name: "metrics", port: 9090, targetPort: 9187, protocol: "TCP" },
+      ],
+    });
+  });
+
+  it.each([
+    [
+      "a Service name that is no RFC 1035 label",
+      { name: "1db", ports: [port] },
+      "spec.service.name",
+    ],
+    ["no port", { name: "db", ports: [] }, "spec.service.ports"],
+    [
+      "a port out of range",
+      { name: "db", ports: [{ ...port, port: 70000 }] },
+      "spec.service.ports[0].port",
+    ],
+    [
+      "a target port number out of range",
+      { name: "db", ports: [{ ...port, targetPort: 0 }] },
+      "spec.service.ports[0].targetPort",
+    ],
+    [
+      "a target port name that is no container port name",
+      { name: "db", ports: [{ ...port, targetPort: "Postgres_SQL" }] },
+      "spec.service.ports[0].targetPort",
+    ],
+    [
+      "a port name used twice",
+      { name: "db", ports: [port, { ...port, port: 1 }] },
+      "spec.service.ports[1].name",
+    ],
+    [
+      "the same port and protocol twice",
+      { name: "db", ports: [port, { ...port, name: "other" }] },
+      "spec.service.ports",
+    ],
+    [
+      "an unknown protocol",
+      { name: "db", ports: [{ ...port, protocol: "HTTP" }] },
+      "spec.service.ports[0].protocol",
+    ],
+    [
+      "a missing target port",
+      { name: "db", ports: [{ name: "pg", port: 5432 }] },
+      "spec.service.ports[0].targetPort",
+    ],
+  ])("refuses %s, naming the field", (_what, service, field) => {
+    expect(errorsOf({ ...base, service }).map((e) => e.field)).toContain(field);
+  });
+});

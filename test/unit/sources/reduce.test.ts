@@ -62,6 +62,24 @@ describe("toCachedPod", () => {
     expect(plain).not.toHaveProperty("hostNetwork");
   });
 
+  it("keeps the pod IP and the containers' named ports (EndpointSlice mode), nothing else of them", () => {
+    const served = {
+      ...pod,
+      spec: {
+        containers: [
+          { name: "db", ports: [{ name: "postgres", containerPort: 5432 }, { containerPort: 9 }] },
+          { name: "exporter", ports: [{ name: "metrics", containerPort: 9187, protocol: "TCP" }] },
+        ],
+      },
+      status: { ...pod.status, podIP: "10.244.0.7" },
+    };
+    expect(toCachedPod(served)).toMatchObject({
+      podIP: "10.244.0.7",
+      namedPorts: { postgres: 5432, metrics: 9187 },
+    });
+    expect(toCachedPod(pod)).not.toHaveProperty("namedPorts");
+  });
+
   it("rejects what is not a pod", () => {
     expect(toCachedPod({})).toBeUndefined();
     expect(toCachedPod(null)).toBeUndefined();

@@ -30,6 +30,8 @@ export const ConditionType = {
   NodeDisruption: "NodeDisruption",
   /** Whether every Service that routes to the leader lists exactly the holder as ready. */
   TrafficRouted: "TrafficRouted",
+  /** Present while the group has a probe: True while podium probes the holder, False when it cannot. */
+  ProbeConfigured: "ProbeConfigured",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -46,6 +48,8 @@ export const TransitionReason = {
   NodeLost: "NodeLost",
   /** The holder's node has not renewed its heartbeat Lease for nodeHeartbeatGraceSeconds. */
   NodeHeartbeatStale: "NodeHeartbeatStale",
+  /** The holder failed spec.failureDetection.probe failureThreshold times in a row. */
+  ProbeFailed: "ProbeFailed",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
   /** Someone set the holder's leader label key to another value: podium does not fight over it. */
@@ -79,6 +83,10 @@ export const EventReason = {
   NodeDisruptionEnded: "NodeDisruptionEnded",
   /** Verified cutover: the old leader was still listed by a Service at the timeout; the new one was labelled anyway. */
   CutoverUnverified: "CutoverUnverified",
+  /** The holder failed its probe failureThreshold times in a row: it stops being a candidate. */
+  ProbeFailed: "ProbeFailed",
+  /** The probe cannot be carried out on the holder (a port name it lacks, no pod IP). */
+  ProbeUnusable: "ProbeUnusable",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

@@ -60,7 +60,11 @@ export function validateSpec(spec: unknown): ValidationResult {
   if ((compiledSpec.errors ?? []).some((e) => BLOCKING_KEYWORDS.has(e.keyword))) {
     errors.push({ field: "spec", message: RULES_NOT_CHECKED });
   } else {
-    errors.push(...checkRules(specSchema, copy, "spec"), ...checkMatchLabelKeys(copy));
+    errors.push(
+      ...checkRules(specSchema, copy, "spec"),
+      ...checkMatchLabelKeys(copy),
+      ...checkProbePorts(copy),
+    );
   }
   if (schemaValid && errors.length === 0) {
     return { ok: true, spec: copy as ElectionGroupSpec };
@@ -163,6 +167,15 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
     const retry = intField(self, "retryPeriodSeconds") ?? DEFAULT_RETRY_PERIOD_SECONDS;
     return renew * 5 > retry * 6;
   }),
+  "has(self.tcpSocket) != has(self.httpGet)": onObject(
+    (self) => (self.tcpSocket !== undefined) !== (self.httpGet !== undefined),
+  ),
+  "!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds":
+    onObject((self) => {
+      const timeout = intField(self, "timeoutSeconds");
+      const period = intField(self, "periodSeconds");
+      return timeout === undefined || period === undefined || timeout <= period;
+    }),
 };
 
 /** Every CEL rule in `schema`, with the path of the node that carries it (for tests and docs). */
@@ -238,6 +251,41 @@ function checkMatchLabelKeys(spec: unknown): FieldError[] {
     }));
 }
 
+/** IANA_SVC_NAME, as Kubernetes checks a named port: 1-15 of [a-z0-9-], a letter, no "--", no "-" at an end. */
+export function isPortName(name: string): boolean {
+  return (
+    /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(name) && /[a-z]/.test(name) && !name.includes("--")
+  );
+}
+
+/**
+ * Operator-only: a probe's port is a number from 1 to 65535 or an IANA_SVC_NAME. The CRD cannot
+ * say so cheaply: an IntOrString has no type for a CEL rule's cost estimate to bound, so the API
+ * server accepts port 0 and the operator refuses it (InvalidSpec naming the field).
+ */
+function checkProbePorts(spec: unknown): FieldError[] {
+  if (!isObject(spec) || !isObject(spec.failureDetection)) return [];
+  const probe = spec.failureDetection.probe;
+  if (!isObject(probe)) return [];
+  const errors: FieldError[] = [];
+  for (const handler of ["tcpSocket", "httpGet"] as const) {
+    const h = probe[handler];
+    if (!isObject(h)) continue;
+    const field = `spec.failureDetection.probe.${handler}.port`;
+    const port = h.port;
+    if (typeof port === "number" && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+      errors.push({ field, message: "must be a port number from 1 to 65535 or a port name" });
+    } else if (typeof port === "string" && !isPortName(port)) {
+      errors.push({
+        field,
+        message:
+          "must be a port name (IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with a letter, no '--', no '-' at either end) or a number",
+      });
+    }
+  }
+  return errors;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pruning: the API server drops fields the schema does not declare, and nulls of fields that are
 // not nullable (before defaulting, so a null field gets its default).
@@ -277,6 +325,7 @@ export function newSchemaAjv(): Ajv {
       "x-kubernetes-list-type",
       "x-kubernetes-list-map-keys",
       "x-kubernetes-map-type",
+      "x-kubernetes-int-or-string",
     ],
   });
   ajv.addFormat("int32", {

@@ -114,8 +114,15 @@ describe("the schema", () => {
     expect(undescribed).toEqual([]);
   });
 
-  it("gives every node a type (a structural schema)", () => {
-    expect(all.filter(([, s]) => s.type === undefined).map(([p]) => p)).toEqual([]);
+  it("gives every node a type (a structural schema), but an IntOrString", () => {
+    // An IntOrString has no type: x-kubernetes-int-or-string and anyOf [integer, string] instead.
+    const untyped = all.filter(([, s]) => s.type === undefined);
+    expect(
+      untyped.filter(([, s]) => s["x-kubernetes-int-or-string"] !== true).map(([p]) => p),
+    ).toEqual([]);
+    for (const [, s] of untyped) {
+      expect(s.anyOf).toEqual([{ type: "integer" }, { type: "string" }]);
+    }
   });
 
   it("bounds every number", () => {

@@ -38,6 +38,10 @@ export interface CachedPod {
   hostNetwork?: true;
   /** spec.nodeName, once scheduled. */
   nodeName?: string;
+  /** status.podIP: what the leader probe dials. */
+  podIP?: string;
+  /** The containers' named TCP ports (a probe may name one), by name. */
+  ports?: Record<string, number>;
 }
 
 /**
@@ -93,6 +97,10 @@ export function toCachedPod(
   if (spec.hostNetwork === true) cached.hostNetwork = true;
   const nodeName = str(spec.nodeName);
   if (nodeName !== undefined && nodeName !== "") cached.nodeName = nodeName;
+  const podIP = str(status.podIP);
+  if (podIP !== undefined && podIP !== "") cached.podIP = podIP;
+  const ports = namedPorts(spec.containers);
+  if (ports !== undefined) cached.ports = ports;
   for (const key of REVISION_LABELS) {
     const revision = labels[key];
     if (revision !== undefined) {
@@ -141,4 +149,22 @@ export function* groupsOfPods(pods: Iterable<CachedPod>, store: Store): Iterable
       yield key;
     }
   }
+}
+
+/** The named TCP container ports of `containers`, or undefined when there is none. */
+function namedPorts(containers: unknown): Record<string, number> | undefined {
+  if (!Array.isArray(containers)) return undefined;
+  let out: Record<string, number> | undefined;
+  for (const c of containers) {
+    const ports: unknown = obj(c).ports;
+    if (!Array.isArray(ports)) continue;
+    for (const p of ports.map(obj)) {
+      const name = str(p.name);
+      const protocol = str(p.protocol) ?? "TCP";
+      if (name === undefined || typeof p.containerPort !== "number" || protocol !== "TCP") continue;
+      out ??= {};
+      out[name] = p.containerPort;
+    }
+  }
+  return out;
 }

@@ -26,7 +26,8 @@ export function syncProbes(
 ): ProbeCondition | undefined {
   const { group } = loaded;
   const key = `${group.metadata.namespace}/${group.metadata.name}`;
-  const probe = spec.failureDetection?.probe;
+  // Observed groups are not probed: the pods' own election decides who leads.
+  const probe = spec.mode === "Managed" ? spec.failureDetection?.probe : undefined;
   if (probe === undefined || deps.prober === undefined) {
     deps.prober?.forget(key);
     return undefined;

@@ -45,7 +45,7 @@ export function syncProbes(
     if (!isHolder && view?.probeProblem === undefined) continue;
     const plan = planProbe(probe, pod.name, {
       ...(pod.podIP === undefined ? {} : { ip: pod.podIP }),
-      ...(pod.ports === undefined ? {} : { ports: pod.ports }),
+      ...(pod.namedPorts === undefined ? {} : { ports: pod.namedPorts }),
     });
     if (isHolder) holderPlan = plan;
     if (plan.ok)

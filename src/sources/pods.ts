@@ -38,10 +38,10 @@ export interface CachedPod {
   hostNetwork?: true;
   /** spec.nodeName, once scheduled. */
   nodeName?: string;
-  /** status.podIP: what the leader probe dials. */
+  /** status.podIP, once assigned (EndpointSlice mode lists the holder by it). */
   podIP?: string;
-  /** The containers' named TCP ports (a probe may name one), by name. */
-  ports?: Record<string, number>;
+  /** The containers' named ports, name → number (EndpointSlice mode resolves targetPort by name). */
+  namedPorts?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -99,8 +99,8 @@ export function toCachedPod(
   if (nodeName !== undefined && nodeName !== "") cached.nodeName = nodeName;
   const podIP = str(status.podIP);
   if (podIP !== undefined && podIP !== "") cached.podIP = podIP;
-  const ports = namedPorts(spec.containers);
-  if (ports !== undefined) cached.ports = ports;
+  const namedPorts = namedPortsOf(spec.containers);
+  if (namedPorts !== undefined) cached.namedPorts = namedPorts;
   for (const key of REVISION_LABELS) {
     const revision = labels[key];
     if (revision !== undefined) {
@@ -109,6 +109,22 @@ export function toCachedPod(
     }
   }
   return cached;
+}
+
+/** The named ports of `containers`, or undefined when none has a name. */
+function namedPortsOf(containers: unknown): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const c of Array.isArray(containers) ? (containers as unknown[]) : []) {
+    const ports = obj(c).ports;
+    for (const p of Array.isArray(ports) ? (ports as unknown[]) : []) {
+      const name = str(obj(p).name);
+      const number = obj(p).containerPort;
+      if (name === undefined || name === "" || typeof number !== "number") continue;
+      out ??= {};
+      out[name] = number;
+    }
+  }
+  return out;
 }
 
 /** Pods by each of their labels: "namespace/key=value". */
@@ -149,22 +165,4 @@ export function* groupsOfPods(pods: Iterable<CachedPod>, store: Store): Iterable
       yield key;
     }
   }
-}
-
-/** The named TCP container ports of `containers`, or undefined when there is none. */
-function namedPorts(containers: unknown): Record<string, number> | undefined {
-  if (!Array.isArray(containers)) return undefined;
-  let out: Record<string, number> | undefined;
-  for (const c of containers) {
-    const ports: unknown = obj(c).ports;
-    if (!Array.isArray(ports)) continue;
-    for (const p of ports.map(obj)) {
-      const name = str(p.name);
-      const protocol = str(p.protocol) ?? "TCP";
-      if (name === undefined || typeof p.containerPort !== "number" || protocol !== "TCP") continue;
-      out ??= {};
-      out[name] = p.containerPort;
-    }
-  }
-  return out;
 }

@@ -32,6 +32,8 @@ export const ConditionType = {
   TrafficRouted: "TrafficRouted",
   /** EndpointSlice mode: True when podium's EndpointSlice lists exactly the holder, ready. */
   ServiceRouted: "ServiceRouted",
+  /** Present while the group has a probe: True while podium probes the holder, False when it cannot. */
+  ProbeConfigured: "ProbeConfigured",
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -48,6 +50,8 @@ export const TransitionReason = {
   NodeLost: "NodeLost",
   /** The holder's node has not renewed its heartbeat Lease for nodeHeartbeatGraceSeconds. */
   NodeHeartbeatStale: "NodeHeartbeatStale",
+  /** The holder failed spec.failureDetection.probe failureThreshold times in a row. */
+  ProbeFailed: "ProbeFailed",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
   /** Someone set the holder's leader label key to another value: podium does not fight over it. */
@@ -87,6 +91,10 @@ export const EventReason = {
   ServiceConflict: "ServiceConflict",
   /** EndpointSlice mode: a port of spec.service names no container port of the holder. */
   ServicePortNotFound: "ServicePortNotFound",
+  /** The holder failed its probe failureThreshold times in a row: it stops being a candidate. */
+  ProbeFailed: "ProbeFailed",
+  /** The probe cannot be carried out on the holder (a port name it lacks, no pod IP). */
+  ProbeUnusable: "ProbeUnusable",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

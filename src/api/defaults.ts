@@ -96,6 +96,24 @@ export const DEFAULT_CUTOVER_MODE = "Immediate";
 export const DEFAULT_CUTOVER_TIMEOUT_SECONDS = 5;
 export const MAX_CUTOVER_TIMEOUT_SECONDS = 60;
 
+/**
+ * The leader probe's defaults. A dead machine answers nothing, so each attempt fails at its
+ * timeout: the holder fails its probe (period x (threshold - 1) + timeout) after the first attempt
+ * that finds it dead, which comes up to one period after the death. 1 s / 1 s / 2 fail a dead
+ * holder 2 to 3 s after its death (a refused connection: 1 to 2 s), inside the 3 s goal with the
+ * fail-over's tens of milliseconds, while one lost probe alone never moves leadership. See
+ * docs/probe.md.
+ */
+export const DEFAULT_PROBE_PERIOD_SECONDS = 1;
+export const DEFAULT_PROBE_TIMEOUT_SECONDS = 1;
+export const DEFAULT_PROBE_FAILURE_THRESHOLD = 2;
+export const DEFAULT_PROBE_HTTP_PATH = "/";
+export const DEFAULT_PROBE_HTTP_SCHEME = "HTTP";
+export const MAX_PROBE_PERIOD_SECONDS = 300;
+export const MAX_PROBE_FAILURE_THRESHOLD = 100;
+/** status.failedProbes lists at most this many pods (a pod enters it only as a failed holder). */
+export const MAX_FAILED_PROBES = 16;
+
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
 export const MAX_LEASE_DURATION_SECONDS = 3600;
 export const MAX_RENEW_DEADLINE_SECONDS = 3600;

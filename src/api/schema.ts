@@ -35,6 +35,14 @@ import {
   MAX_RETRY_PERIOD_SECONDS,
   MAX_SERVICE_PORTS,
   MIN_NODE_HEARTBEAT_GRACE_SECONDS,
+  DEFAULT_PROBE_FAILURE_THRESHOLD,
+  DEFAULT_PROBE_HTTP_PATH,
+  DEFAULT_PROBE_HTTP_SCHEME,
+  DEFAULT_PROBE_PERIOD_SECONDS,
+  DEFAULT_PROBE_TIMEOUT_SECONDS,
+  MAX_PROBE_FAILURE_THRESHOLD,
+  MAX_PROBE_PERIOD_SECONDS,
+  MAX_FAILED_PROBES,
 } from "./defaults.ts";
 
 /** One `x-kubernetes-validations` entry: a CEL rule and the error it reports. */
@@ -364,6 +372,88 @@ const identity = {
   },
 } as const satisfies JSONSchemaProps;
 
+/** A probe's port: a number (1-65535) or a container port's name; validate.ts checks which. */
+const probePort = {
+  description:
+    "Number (1-65535) or name (IANA_SVC_NAME) of the port to probe on the holder's pod IP; a name is looked up among the holder's container ports.",
+  "x-kubernetes-int-or-string": true,
+  anyOf: [{ type: "integer" }, { type: "string" }],
+} as const satisfies JSONSchemaProps;
+
+const leaderProbe = {
+  type: "object",
+  description:
+    "Opt-in: podium probes the current holder's pod IP from the operator, like a kubelet probe. After failureThreshold consecutive failures the holder stops being a candidate (transition reason ProbeFailed) until it passes again. This finds a dead machine or a hung leader in seconds; the operator must be able to reach the port (NetworkPolicy).",
+  properties: {
+    tcpSocket: {
+      type: "object",
+      description: "Succeeds when a TCP connection to the port is accepted.",
+      required: ["port"],
+      properties: { port: probePort },
+    },
+    httpGet: {
+      type: "object",
+      description:
+        "Succeeds when a GET answers with a status from 200 to 399. HTTPS does not verify the certificate (as the kubelet).",
+      required: ["port"],
+      properties: {
+        port: probePort,
+        path: {
+          type: "string",
+          description: "Path of the request; must start with /.",
+          default: DEFAULT_PROBE_HTTP_PATH,
+          pattern: "^/",
+          maxLength: 2048,
+        },
+        scheme: {
+          type: "string",
+          description: "HTTP or HTTPS.",
+          enum: ["HTTP", "HTTPS"],
+          default: DEFAULT_PROBE_HTTP_SCHEME,
+        },
+      },
+    },
+    periodSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "How often the holder is probed (one attempt at a time). The default 1, with timeoutSeconds 1 and failureThreshold 2, fails a dead holder 2 to 3 s after its death.",
+      default: DEFAULT_PROBE_PERIOD_SECONDS,
+      minimum: 1,
+      maximum: MAX_PROBE_PERIOD_SECONDS,
+    },
+    timeoutSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "An attempt that has not succeeded after this long fails. At most periodSeconds.",
+      default: DEFAULT_PROBE_TIMEOUT_SECONDS,
+      minimum: 1,
+      maximum: MAX_PROBE_PERIOD_SECONDS,
+    },
+    failureThreshold: {
+      type: "integer",
+      format: "int32",
+      description:
+        "Consecutive failed attempts after which the holder stops being a candidate; one success makes it a candidate again.",
+      default: DEFAULT_PROBE_FAILURE_THRESHOLD,
+      minimum: 1,
+      maximum: MAX_PROBE_FAILURE_THRESHOLD,
+    },
+  },
+  "x-kubernetes-validations": [
+    {
+      rule: "has(self.tcpSocket) != has(self.httpGet)",
+      message: "must set exactly one of tcpSocket and httpGet",
+    },
+    {
+      rule: "!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds",
+      message: "must not exceed periodSeconds: podium makes one attempt per period",
+      fieldPath: ".timeoutSeconds",
+    },
+  ],
+} as const satisfies JSONSchemaProps;
+
 const failureDetection = {
   type: "object",
   description:
@@ -379,6 +469,7 @@ const failureDetection = {
       minimum: MIN_NODE_HEARTBEAT_GRACE_SECONDS,
       maximum: MAX_NODE_HEARTBEAT_GRACE_SECONDS,
     },
+    probe: leaderProbe,
   },
 } as const satisfies JSONSchemaProps;
 
@@ -608,6 +699,28 @@ function phase(what: string) {
   } as const satisfies JSONSchemaProps;
 }
 
+/** One entry of status.failedProbes. */
+const failedProbe = {
+  type: "object",
+  description:
+    "A pod that failed the leader probe failureThreshold times in a row and has not passed since: it is no candidate.",
+  required: ["pod", "uid", "since", "error"],
+  properties: {
+    pod: { type: "string", description: "The pod's name.", maxLength: MAX_DNS_SUBDOMAIN_LENGTH },
+    uid: { type: "string", description: "The pod's uid.", maxLength: 128 },
+    since: {
+      type: "string",
+      format: "date-time",
+      description: "When the first failure of the run came.",
+    },
+    error: {
+      type: "string",
+      description: "What the last failed attempt said.",
+      maxLength: 1024,
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 const transitionRecord = {
   type: "object",
   description: "One change of leader.",
@@ -762,6 +875,14 @@ export const statusSchema = {
       description: "The last transitions of leadership, newest first.",
       maxItems: MAX_HISTORY,
       items: transitionRecord,
+      "x-kubernetes-list-type": "atomic",
+    },
+    failedProbes: {
+      type: "array",
+      description:
+        "Pods failing spec.failureDetection.probe (failureThreshold reached, not passed since): they are no candidates until they pass again. podium probes only the holder and these pods.",
+      maxItems: MAX_FAILED_PROBES,
+      items: failedProbe,
       "x-kubernetes-list-type": "atomic",
     },
   },

@@ -36,6 +36,22 @@ export interface IdentityFormat {
 export interface FailureDetection {
   /** A pod whose node's heartbeat Lease was not renewed for this long stops being a candidate. */
   nodeHeartbeatGraceSeconds: number;
+  /** Opt-in: podium probes the holder's pod IP; absent means no probing. */
+  probe?: LeaderProbe;
+}
+
+/** A port by number or by the name of one of the pod's container ports (IANA_SVC_NAME). */
+export type ProbePort = number | string;
+
+/** The leader probe, in the shape of a Kubernetes probe: exactly one of tcpSocket and httpGet. */
+export interface LeaderProbe {
+  /** Success: a TCP connection to the port is accepted. */
+  tcpSocket?: { port: ProbePort };
+  /** Success: a GET answers with a status from 200 to 399 (HTTPS: certificate not verified). */
+  httpGet?: { port: ProbePort; path: string; scheme: "HTTP" | "HTTPS" };
+  periodSeconds: number;
+  timeoutSeconds: number;
+  failureThreshold: number;
 }
 
 /** How the leader label moves when leadership moves (see docs/semantics.md, "Traffic"). */
@@ -141,6 +157,18 @@ export interface ElectionGroupStatus {
   ready?: string;
   conditions?: Condition[];
   history?: TransitionRecord[];
+  /** Pods of the group failing the leader probe (failureThreshold reached), so not candidates. */
+  failedProbes?: FailedProbe[];
+}
+
+/** A pod that failed the group's leader probe failureThreshold times in a row and has not passed since. */
+export interface FailedProbe {
+  pod: string;
+  uid: string;
+  /** When the first failure of the run came (RFC 3339). */
+  since: string;
+  /** What the last failed attempt said. */
+  error: string;
 }
 
 export interface ObjectMeta {

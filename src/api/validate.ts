@@ -67,6 +67,7 @@ export function validateSpec(spec: unknown): ValidationResult {
       ...checkRules(specSchema, copy, "spec"),
       ...checkMatchLabelKeys(copy),
       ...checkServicePorts(copy),
+      ...checkProbePorts(copy),
     );
   }
   if (schemaValid && errors.length === 0) {
@@ -183,6 +184,15 @@ export const celRules: Readonly<Record<string, RuleCheck>> = {
     const retry = intField(self, "retryPeriodSeconds") ?? DEFAULT_RETRY_PERIOD_SECONDS;
     return renew * 5 > retry * 6;
   }),
+  "has(self.tcpSocket) != has(self.httpGet)": onObject(
+    (self) => (self.tcpSocket !== undefined) !== (self.httpGet !== undefined),
+  ),
+  "!has(self.timeoutSeconds) || !has(self.periodSeconds) || self.timeoutSeconds <= self.periodSeconds":
+    onObject((self) => {
+      const timeout = intField(self, "timeoutSeconds");
+      const period = intField(self, "periodSeconds");
+      return timeout === undefined || period === undefined || timeout <= period;
+    }),
 };
 
 /** Every CEL rule in `schema`, with the path of the node that carries it (for tests and docs). */
@@ -285,6 +295,34 @@ function checkServicePorts(spec: unknown): FieldError[] {
       });
     }
   });
+  return errors;
+}
+
+/**
+ * Operator-only: a probe's port is a number from 1 to 65535 or an IANA_SVC_NAME. The CRD cannot
+ * say so cheaply: an IntOrString has no type for a CEL rule's cost estimate to bound, so the API
+ * server accepts port 0 and the operator refuses it (InvalidSpec naming the field).
+ */
+function checkProbePorts(spec: unknown): FieldError[] {
+  if (!isObject(spec) || !isObject(spec.failureDetection)) return [];
+  const probe = spec.failureDetection.probe;
+  if (!isObject(probe)) return [];
+  const errors: FieldError[] = [];
+  for (const handler of ["tcpSocket", "httpGet"] as const) {
+    const h = probe[handler];
+    if (!isObject(h)) continue;
+    const field = `spec.failureDetection.probe.${handler}.port`;
+    const port = h.port;
+    if (typeof port === "number" && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+      errors.push({ field, message: "must be a port number from 1 to 65535 or a port name" });
+    } else if (typeof port === "string" && !ianaSvcName.test(port)) {
+      errors.push({
+        field,
+        message:
+          "must be a port name (IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with a letter, no '--', no '-' at either end) or a number",
+      });
+    }
+  }
   return errors;
 }
 

@@ -1,5 +1,5 @@
 /** Sentences and cells for the parts of a report; shared by status, why and switchover. */
-import { nodeProblemText } from "../election/index.ts";
+import { nodeProblemText, probeProblemText } from "../election/index.ts";
 import type { Blocker } from "../election/index.ts";
 import type { Eligibility, GroupReport, PodReport, RankRule } from "./report.ts";
 import { isoSeconds, listing, timeAndAge } from "./format.ts";
@@ -21,6 +21,8 @@ export function eligibilityText(e: Eligibility, now: number): string {
       return `not eligible: its label ${e.key}=${e.value} was not set by podium, which never overwrites it`;
     case "nodeProblem":
       return `on a failed node (${nodeProblemText(e.problem)})`;
+    case "probeFailed":
+      return `not eligible: it ${probeProblemText(e.problem, now)}, and is eligible again once it passes`;
     case "notCandidate":
       return "not a candidate";
   }

@@ -23,6 +23,8 @@ import {
   withNodeJudgement,
   identityOf,
   isCandidate,
+  judgePodProbes,
+  probeRecordsFromStatus,
   mapHolder,
   matchesSelector,
   newestRevision,
@@ -96,11 +98,18 @@ export function buildReport(input: GroupInput): GroupReport {
     .map((p) => podFacts(p, leaderLabel))
     .filter((f): f is PodFacts => f !== undefined)
     .filter((f) => reading.selector && matchesSelector(f.cached.labels, reading.selector));
-  const views = judgeNodes(
+  const nodeJudged = judgeNodes(
     facts.map((f) => f.view),
     input,
     spec,
   );
+  // Only the operator sees probe results: the pods it reports failing in status.
+  const probe = spec?.failureDetection?.probe;
+  const views = probe
+    ? judgePodProbes(nodeJudged, probe, (uid) =>
+        probeRecordsFromStatus(group.status, probe.failureThreshold).get(uid),
+      )
+    : nodeJudged;
 
   const leaseRead = input.lease === undefined ? undefined : leaseFacts(input.lease, now);
   let leaseView: LeaseView | undefined = leaseRead?.view;
@@ -249,6 +258,7 @@ export function eligibility(pod: PodView, key = DEFAULT_LEADER_LABEL.key): Eligi
       : { kind: "notReady", since: pod.readySince };
   }
   if (pod.nodeProblem !== undefined) return { kind: "nodeProblem", problem: pod.nodeProblem };
+  if (pod.probeProblem !== undefined) return { kind: "probeFailed", problem: pod.probeProblem };
   if (pod.foreignLabelValue !== undefined) {
     return { kind: "labelConflict", key, value: pod.foreignLabelValue };
   }

@@ -13,7 +13,7 @@ import type {
   TransitionRecord,
 } from "../api/types.ts";
 import type { FieldError } from "../api/validate.ts";
-import type { Blocker, NodeProblem } from "../election/index.ts";
+import type { Blocker, NodeProblem, ProbeProblem } from "../election/index.ts";
 
 /** Why a pod is or is not a candidate (DESIGN §2: not terminating, Running, Ready). */
 export type Eligibility =
@@ -25,6 +25,8 @@ export type Eligibility =
   | { kind: "labelConflict"; key: string; value: string }
   /** Its node is gone, Ready False/Unknown, out-of-service, or its heartbeat is stale. */
   | { kind: "nodeProblem"; problem: NodeProblem }
+  /** It failed the group's leader probe failureThreshold times in a row (status.failedProbes). */
+  | { kind: "probeFailed"; problem: ProbeProblem }
   /** Not a candidate for a reason this plugin does not know how to name. */
   | { kind: "notCandidate" };
 

@@ -1,7 +1,13 @@
 import type { ElectionGroup } from "../api/types.ts";
 import type { ValidationResult } from "../api/validate.ts";
 import { leaseName } from "../api/defaults.ts";
-import { identityOf, judgePodNodes, nodeHeartbeatGraceMs } from "../election/index.ts";
+import {
+  identityOf,
+  judgePodNodes,
+  judgePodProbes,
+  nodeHeartbeatGraceMs,
+} from "../election/index.ts";
+import type { ProbeRecord } from "../election/index.ts";
 import type { GroupIdentity, LeaseView, NodeDisruption, PodView } from "../election/index.ts";
 import type { SpecValidations } from "../sources/groups.ts";
 import type { CachedLease } from "../sources/leases.ts";
@@ -40,6 +46,8 @@ export interface LoadSources {
   ownWrites: OwnWrites;
   validations: SpecValidations;
   now: () => number;
+  /** The prober's record of a pod of a group (`namespace/name`), when podium probes it. */
+  probeRecord?: (groupKey: string, uid: string) => ProbeRecord | undefined;
 }
 
 /**
@@ -47,7 +55,7 @@ export interface LoadSources {
  * reconcile decides from; undefined when the group no longer exists.
  */
 export function load(
-  { store, ownWrites, validations, now }: LoadSources,
+  { store, ownWrites, validations, now, probeRecord }: LoadSources,
   namespace: string,
   name: string,
 ): Loaded | undefined {
@@ -90,11 +98,18 @@ export function load(
         stalledWatches: store.stalledWatches(),
       })
     : undefined;
+  // The election core judges the prober's results too (election/probe.ts).
+  const probe = spec.failureDetection?.probe;
+  const key = `${namespace}/${name}`;
+  const podViews =
+    probe && probeRecord
+      ? judgePodProbes(judged?.pods ?? views, probe, (uid) => probeRecord(key, uid))
+      : (judged?.pods ?? views);
   return {
     group,
     validation,
     pods,
-    podViews: judged?.pods ?? views,
+    podViews,
     ...(judged === undefined ? {} : { nodeDisruption: judged.disruption }),
     others,
     leaseName: lease,

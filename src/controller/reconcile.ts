@@ -9,7 +9,8 @@ import {
   gate,
   plan,
 } from "../election/index.ts";
-import type { Blocker, Gate } from "../election/index.ts";
+import { fillFailedProbes, fillProbeCondition } from "../election/index.ts";
+import type { Blocker, Gate, ProbeRecord } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -38,6 +39,8 @@ import type { Writer } from "./writer.ts";
 import { Router } from "./route.ts";
 import type { RouteResult } from "./route.ts";
 import type { RouteWriter } from "./route-writer.ts";
+import type { Prober } from "./prober.ts";
+import { syncProbes } from "./probe-report.ts";
 
 /** Everything a reconcile reads and writes through. */
 export interface ReconcilerDeps {
@@ -52,6 +55,9 @@ export interface ReconcilerDeps {
   clock?: Clock;
   /** EndpointSlice mode's API calls; without it, spec.service is not acted on (unit tests). */
   routeWriter?: RouteWriter;
+  /** Probes holders of groups with spec.failureDetection.probe; absent: nobody is probed. */
+  prober?: Prober;
+  probeRecord?: (groupKey: string, uid: string) => ProbeRecord | undefined;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -100,6 +106,7 @@ export class Reconciler {
     if (loaded === undefined) {
       this.#groupMetrics.forget(namespace, name);
       forgetNodeDisruption(deps.metrics, namespace, name);
+      deps.prober?.forget(`${namespace}/${name}`);
       deps.ownWrites.forgetGroup(namespace, name);
       this.#cutovers.forget(`${namespace}/${name}`);
       return {};
@@ -113,6 +120,7 @@ export class Reconciler {
         return { requeueAfterMs: CONFLICT_RETRY_MS };
       }
       this.#groupMetrics.forget(namespace, name);
+      deps.prober?.forget(`${namespace}/${name}`);
       return {};
     }
     const spec = verdict.spec;
@@ -121,6 +129,7 @@ export class Reconciler {
         b.kind === "invalidSpec" || b.kind === "conflict",
     );
     if (verdict.verdict === "refuse" || spec === undefined) {
+      deps.prober?.forget(`${namespace}/${name}`);
       if (refusal !== undefined) await this.#refuse(loaded, refusal, req);
       return {};
     }
@@ -224,6 +233,7 @@ export class Reconciler {
     }
     reportLabelConflict(deps.recorder, group, next.summary.labelConflict, log);
     if (next.unmappedHolder) warnUnmappedHolder(deps.recorder, group, next.unmappedHolder, log);
+    const probe = syncProbes(deps, loaded, spec, next.summary.holder, transition, log);
     const { nodeDisruption } = loaded;
     if (nodeDisruption !== undefined) reportNodeDisruption(deps, group, nodeDisruption, log);
     await writeStatus(deps, group, signal, (s, nowIso) => {
@@ -239,6 +249,8 @@ export class Reconciler {
       if (routed !== undefined) {
         fillServiceRouted(s, routed.condition, group.metadata.generation, nowIso);
       }
+      fillProbeCondition(s, probe, group.metadata.generation, nowIso);
+      fillFailedProbes(s, loaded.podViews);
     });
     const { holder, readyCandidates } = next.summary;
     this.#groupMetrics.set(namespace, name, spec.mode, holder?.name ?? "", readyCandidates);

@@ -121,6 +121,22 @@ function leaseSpec(record: LeaseRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * The merge patch that makes the status `status` where it was `current`: a
+ * top-level field `status` no longer has is sent as null, which removes it
+ * (left out, the API server would keep it: status.failedProbes after a pass).
+ */
+export function statusPatch(
+  current: ElectionGroupStatus | undefined,
+  status: ElectionGroupStatus,
+): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...status };
+  for (const key of Object.keys(current ?? {})) {
+    if (!Object.hasOwn(status, key)) patch[key] = null;
+  }
+  return patch;
+}
+
 /** The Writer over the real API: merge patches with preconditions, the Lease by resourceVersion. */
 export function createWriter(makeClient: ClientFactory): Writer {
   const core = makeClient(CoreV1Api);
@@ -259,7 +275,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
             namespace: group.metadata.namespace,
             plural: PLURAL,
             name: group.metadata.name,
-            body: { status },
+            body: { status: statusPatch(group.status, status) },
           },
           merge(signal),
         ),

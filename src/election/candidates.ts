@@ -4,7 +4,8 @@ import type { PodView } from "./types.ts";
  * Reports whether `pod` may lead: not terminating, phase Running, Ready, and
  * free to carry the leader label (its key holds no other value, which podium
  * would have to overwrite), on a node that does not disqualify it
- * (election/nodes.ts). The group's selector is applied before a pod reaches
+ * (election/nodes.ts), and not failing the group's leader probe
+ * (election/probe.ts). The group's selector is applied before a pod reaches
  * the election core.
  */
 export function isCandidate(pod: PodView): boolean {
@@ -13,7 +14,8 @@ export function isCandidate(pod: PodView): boolean {
     pod.phase === "Running" &&
     pod.ready &&
     pod.foreignLabelValue === undefined &&
-    pod.nodeProblem === undefined
+    pod.nodeProblem === undefined &&
+    pod.probeProblem === undefined
   );
 }
 

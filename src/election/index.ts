@@ -35,6 +35,25 @@ export type {
   NodeView,
   PodNodeJudgement,
 } from "./nodes.ts";
+export {
+  fillFailedProbes,
+  fillProbeCondition,
+  judgePodProbes,
+  judgeProbe,
+  planProbe,
+  probeCondition,
+  probeProblemText,
+  probeRecordsFromStatus,
+  resolvePort,
+} from "./probe.ts";
+export type {
+  PodNetwork,
+  ProbeAction,
+  ProbeCondition,
+  ProbePlan,
+  ProbeProblem,
+  ProbeRecord,
+} from "./probe.ts";
 export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext, RankRuleName } from "./order.ts";
 export { plan, planManaged, planObserved } from "./plan.ts";

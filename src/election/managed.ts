@@ -39,6 +39,8 @@ const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
  *   - its node disqualifies it (gone, Ready False/Unknown, out-of-service:
  *     `NodeLost`; heartbeat stale: `NodeHeartbeatStale`; see nodes.ts), with
  *     no tolerance: the node's grace was the wait;
+ *   - it failed the group's leader probe failureThreshold times in a row
+ *     (probe.ts): `ProbeFailed`, with no tolerance (the threshold was the wait);
  *   - it is NotReady past the tolerance, or in phase Succeeded/Failed:
  *     `HolderNotReady`.
  * - A candidate named by `spec.preferredHolder` takes over from a holder that
@@ -152,6 +154,9 @@ function holderState({ spec, pods, lease, now }: ManagedInput): HolderState {
   if (pod.nodeProblem !== undefined) {
     const { node } = pod.nodeProblem;
     return { kind: "lost", name, reason: nodeProblemReason(pod.nodeProblem), node };
+  }
+  if (pod.probeProblem !== undefined) {
+    return { kind: "lost", name, reason: TransitionReason.ProbeFailed };
   }
   if (pod.foreignLabelValue !== undefined) {
     return { kind: "lost", name, reason: TransitionReason.HolderLabelConflict };

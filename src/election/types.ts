@@ -2,6 +2,7 @@ import type { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
 import type { HolderMapping } from "./identity.ts";
 import type { NodeProblem } from "./nodes.ts";
+import type { ProbeProblem } from "./probe.ts";
 
 /**
  * What the election core needs to know about one pod of a group: the few
@@ -44,6 +45,8 @@ export interface PodView {
   nodeProblem?: NodeProblem;
   /** When the node must be judged again even if nothing changes (its heartbeat goes stale then). */
   nodeRecheckAt?: number;
+  /** Set when the group's leader probe failed this pod failureThreshold times in a row (probe.ts). */
+  probeProblem?: ProbeProblem;
 }
 
 /** What the election core needs to know about a group's Lease. */

@@ -6,6 +6,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { waitFor } from "./kube.ts";
 import { root } from "./install.ts";
+import type { PodNetwork } from "./netns.ts";
 
 /** A podium operator running as a child process, as it would run in a pod. */
 export interface OperatorProcess {
@@ -55,6 +56,8 @@ interface OperatorCommand {
   nodeFlags?: readonly string[];
   entry?: string;
   cwd?: string;
+  /** A command that runs the rest elsewhere, e.g. PodNetwork's `ip netns exec NAME`. */
+  prefix?: readonly string[];
 }
 
 /** Spawns `node [nodeFlags] entry` as the operator would run in its pod, with probes and metrics on loopback. */
@@ -62,10 +65,11 @@ function spawnPodium(
   command: OperatorCommand,
   stdio: ["ignore", "pipe" | number, "pipe" | number],
 ): ChildProcess {
-  const { kubeconfig, metricsPort, probePort, identity, logLevel } = command;
+  const { kubeconfig, metricsPort, probePort, identity, logLevel, prefix = [] } = command;
   return spawn(
-    process.execPath,
+    prefix[0] ?? process.execPath,
     [
+      ...(prefix.length > 0 ? [...prefix.slice(1), process.execPath] : []),
       ...(command.nodeFlags ?? []),
       command.entry ?? path.join(root, "src/main.ts"),
       `--kubeconfig=${kubeconfig}`,
@@ -131,6 +135,7 @@ export async function startOperator(
     entry = path.join(root, "src/main.ts"),
     cwd = root,
     readyTimeoutMs = 30_000,
+    netns,
   }: {
     args?: string[];
     identity?: string;
@@ -138,12 +143,32 @@ export async function startOperator(
     cwd?: string;
     /** Bound on the wait for /readyz (a loaded 2-core machine starts Node slowly). */
     readyTimeoutMs?: number;
+    /**
+     * Runs it inside this network namespace (its API server bridged in
+     * already), with its metrics and health ports exposed on the host's
+     * loopback under the same numbers.
+     */
+    netns?: PodNetwork;
   } = {},
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const probePort = await freePort();
+  if (netns !== undefined) {
+    await netns.expose(metricsPort);
+    await netns.expose(probePort);
+  }
   const child = spawnPodium(
-    { kubeconfig, metricsPort, probePort, identity, logLevel: "debug", args, entry, cwd },
+    {
+      kubeconfig,
+      metricsPort,
+      probePort,
+      identity,
+      logLevel: "debug",
+      args,
+      entry,
+      cwd,
+      ...(netns === undefined ? {} : { prefix: netns.exec }),
+    },
     ["ignore", "pipe", "pipe"],
   );
   const { stdout, stderr: stderrStream } = child;

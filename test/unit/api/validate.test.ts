@@ -85,6 +85,22 @@ describe("validateSpec: defaults", () => {
     });
   });
 
+  it("fills a probe's defaults: 1 s period and timeout, 2 failures, GET / over HTTP", () => {
+    const result = validateSpec({
+      ...base,
+      failureDetection: { probe: { httpGet: { port: "http" } } },
+    });
+    expect(result.ok && result.spec.failureDetection).toEqual({
+      nodeHeartbeatGraceSeconds: 18,
+      probe: {
+        httpGet: { port: "http", path: "/", scheme: "HTTP" },
+        periodSeconds: 1,
+        timeoutSeconds: 1,
+        failureThreshold: 2,
+      },
+    });
+  });
+
   it("fills the nested defaults of a partly given lease and leader label", () => {
     const result = validateSpec({
       ...base,
@@ -253,6 +269,56 @@ describe("validateSpec: invalid specs name the field", () => {
       "heartbeat grace below the kubelet's cadence",
       { ...base, failureDetection: { nodeHeartbeatGraceSeconds: 1 } },
       "spec.failureDetection.nodeHeartbeatGraceSeconds",
+    ],
+    [
+      "a probe with neither tcpSocket nor httpGet",
+      { ...base, failureDetection: { probe: {} } },
+      "spec.failureDetection.probe",
+    ],
+    [
+      "a probe with both tcpSocket and httpGet",
+      { ...base, failureDetection: { probe: { tcpSocket: { port: 1 }, httpGet: { port: 1 } } } },
+      "spec.failureDetection.probe",
+    ],
+    [
+      "a probe timeout longer than its period",
+      { ...base, failureDetection: { probe: { tcpSocket: { port: 80 }, timeoutSeconds: 2 } } },
+      "spec.failureDetection.probe.timeoutSeconds",
+    ],
+    [
+      "a probe port 0",
+      { ...base, failureDetection: { probe: { tcpSocket: { port: 0 } } } },
+      "spec.failureDetection.probe.tcpSocket.port",
+    ],
+    [
+      "a probe port above 65535",
+      { ...base, failureDetection: { probe: { httpGet: { port: 65536 } } } },
+      "spec.failureDetection.probe.httpGet.port",
+    ],
+    [
+      "a probe port name with a double hyphen",
+      { ...base, failureDetection: { probe: { httpGet: { port: "my--port" } } } },
+      "spec.failureDetection.probe.httpGet.port",
+    ],
+    [
+      "a probe port name of digits only",
+      { ...base, failureDetection: { probe: { tcpSocket: { port: "8080" } } } },
+      "spec.failureDetection.probe.tcpSocket.port",
+    ],
+    [
+      "a probe path without its slash",
+      { ...base, failureDetection: { probe: { httpGet: { port: 80, path: "healthz" } } } },
+      "spec.failureDetection.probe.httpGet.path",
+    ],
+    [
+      "a probe scheme in lowercase",
+      { ...base, failureDetection: { probe: { httpGet: { port: 80, scheme: "https" } } } },
+      "spec.failureDetection.probe.httpGet.scheme",
+    ],
+    [
+      "a probe failure threshold of 0",
+      { ...base, failureDetection: { probe: { tcpSocket: { port: 80 }, failureThreshold: 0 } } },
+      "spec.failureDetection.probe.failureThreshold",
     ],
     [
       "heartbeat grace as a string",

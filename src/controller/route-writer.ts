@@ -3,13 +3,11 @@
  * replaced when spec.service.ports change) and the one EndpointSlice, created or merge-patched
  * at the resourceVersion the decision saw, so that a switch is one write or none.
  */
-import { ApiException, CoreV1Api, DiscoveryV1Api, PatchStrategy } from "@kubernetes/client-node";
+import { CoreV1Api, DiscoveryV1Api, PatchStrategy } from "@kubernetes/client-node";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import {
-  API_VERSION,
   ENDPOINTSLICE_MANAGED_BY_LABEL,
   ENDPOINTSLICE_MANAGER,
-  KIND,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   SERVICE_NAME_LABEL,
@@ -20,6 +18,7 @@ import { callOptions } from "../kube/client.ts";
 import type { ClientFactory } from "../kube/client.ts";
 import { toOwnedService, toOwnedSlice } from "../sources/owned-services.ts";
 import type { OwnedService, OwnedSlice } from "../sources/owned-services.ts";
+import { outcomeOf, ownerReferenceTo } from "./writer.ts";
 import type { WriteOutcome } from "./writer.ts";
 
 /** A slice write's outcome and, when it succeeded, the slice as written. */
@@ -66,32 +65,12 @@ export interface RouteWriter {
   deleteSlice(namespace: string, name: string, signal: AbortSignal): Promise<WriteOutcome>;
 }
 
-function outcomeOf(err: unknown): WriteOutcome {
-  if (err instanceof ApiException) {
-    if (err.code === 404) return "gone";
-    // 409: changed since the decision, or created meanwhile (AlreadyExists).
-    if (err.code === 409) return "conflict";
-  }
-  throw err;
-}
-
 async function attempt<T>(call: () => Promise<T>): Promise<{ outcome: WriteOutcome; value?: T }> {
   try {
     return { outcome: "ok", value: await call() };
   } catch (err) {
     return { outcome: outcomeOf(err) };
   }
-}
-
-function ownerOf(group: ElectionGroup) {
-  return {
-    apiVersion: API_VERSION,
-    kind: KIND,
-    name: group.metadata.name,
-    uid: group.metadata.uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
 }
 
 /** The slice's endpoints and ports as the API takes them. */
@@ -156,7 +135,7 @@ export function createRouteWriter(makeClient: ClientFactory): RouteWriter {
           name,
           namespace,
           labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
-          ownerReferences: [ownerOf(group)],
+          ownerReferences: [ownerReferenceTo(group)],
         },
         // No selector: the EndpointSlice controller leaves the Service to podium's slice.
         spec: { type: "ClusterIP", ports: ports.map((p) => ({ ...p })) },
@@ -197,7 +176,7 @@ export function createRouteWriter(makeClient: ClientFactory): RouteWriter {
                       name: slice.name,
                       namespace,
                       labels: sliceLabels(slice),
-                      ownerReferences: [ownerOf(group)],
+                      ownerReferences: [ownerReferenceTo(group)],
                     },
                     addressType: slice.addressType,
                     ...content,

@@ -85,12 +85,25 @@ export interface Writer {
   setFinalizer(group: ElectionGroup, present: boolean, signal: AbortSignal): Promise<WriteResult>;
 }
 
-function outcomeOf(err: unknown): WriteOutcome {
+/** Maps a 404 to "gone" and a 409 (changed since read, or AlreadyExists) to "conflict"; rethrows the rest. */
+export function outcomeOf(err: unknown): WriteOutcome {
   if (err instanceof ApiException) {
     if (err.code === 404) return "gone";
     if (err.code === 409) return "conflict";
   }
   throw err;
+}
+
+/** The controller owner reference to `group` that podium puts on every object it creates for it. */
+export function ownerReferenceTo(group: ElectionGroup) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: group.metadata.name,
+    uid: group.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 async function attempt(write: () => Promise<unknown>): Promise<WriteOutcome> {
@@ -228,16 +241,7 @@ export function createWriter(makeClient: ClientFactory): Writer {
                 ...(record.holderUID === undefined
                   ? {}
                   : { annotations: { [HOLDER_UID_ANNOTATION]: record.holderUID } }),
-                ownerReferences: [
-                  {
-                    apiVersion: API_VERSION,
-                    kind: KIND,
-                    name: group.metadata.name,
-                    uid: group.metadata.uid,
-                    controller: true,
-                    blockOwnerDeletion: true,
-                  },
-                ],
+                ownerReferences: [ownerReferenceTo(group)],
               },
               spec: leaseSpec(record),
             },

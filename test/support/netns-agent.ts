@@ -2,6 +2,7 @@ import { createServer as createHttpServer } from "node:http";
 import { connect, createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { createInterface } from "node:readline";
+import { join } from "./socket-join.ts";
 
 // The agent of a test's network namespace (test/support/netns.ts starts it
 // with `ip netns exec`): inside the namespace it bridges TCP ports to Unix
@@ -32,20 +33,6 @@ interface Listener {
 
 const listeners = new Map<string, Listener>();
 const bridges: Server[] = [];
-
-/** Joins two sockets both ways; either side's end or error ends both. */
-function join(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  for (const s of [a, b]) {
-    s.once("error", end);
-    s.once("close", end);
-  }
-}
 
 /** Listens on `at` (a TCP port of 127.0.0.1 or a Unix socket path); resolves once listening. */
 async function bridge(at: number | string, to: () => Socket): Promise<void> {

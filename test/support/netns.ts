@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { load } from "js-yaml";
 import type { AgentCommand, ServeMode } from "./netns-agent.ts";
 import { root } from "./install.ts";
+import { join } from "./socket-join.ts";
 
 // The network rule of issue 13 for tests that enable podium's leader probe:
 // kwok's pod IPs (10.244.0.0/16) belong to nobody here, so the operator under
@@ -49,20 +50,6 @@ function sweepStale(): void {
     const name = line.split(" ")[0] ?? "";
     const m = new RegExp(`^${NAME_PREFIX}(\\d+)$`).exec(name);
     if (m !== null && !alive(Number(m[1]))) ip("netns", "del", name);
-  }
-}
-
-/** Joins two sockets both ways; either side's end or error ends both. */
-function join(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  for (const s of [a, b]) {
-    s.once("error", end);
-    s.once("close", end);
   }
 }
 

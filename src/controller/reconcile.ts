@@ -210,6 +210,12 @@ export class Reconciler {
       if (verified.oldGoneAt !== undefined) {
         phases.oldEndpointGoneMs = Math.max(0, Math.round(verified.oldGoneAt - req.detectedAt));
       }
+      if (routed?.switchedAt !== undefined) {
+        // EndpointSlice mode: one write of podium's slice drops the old endpoint and adds the new.
+        const switchedMs = Math.max(0, Math.round(routed.switchedAt - req.detectedAt));
+        phases.oldEndpointGoneMs = switchedMs;
+        phases.newEndpointReadyMs = switchedMs;
+      }
       const outcome = verified.outcome === "NotNeeded" ? {} : { outcome: verified.outcome };
       this.#cutovers.start(key, {
         from,

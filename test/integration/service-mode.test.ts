@@ -184,6 +184,7 @@ describe("EndpointSlice mode: one write moves traffic", () => {
   it("never lists zero or two ready endpoints through fail-overs, and lists the holder", async () => {
     const first = slices.observations.length - 1;
     const holders = [await f.leader("db", "db")];
+    const epochBefore = (await f.group("db")).status?.epoch ?? 0;
     let spare = 0;
     for (let round = 0; round < 4; round++) {
       const old = holders[holders.length - 1] ?? "";
@@ -210,6 +211,27 @@ describe("EndpointSlice mode: one write moves traffic", () => {
     expect(listed).toEqual(holders);
     const events = await f.waitForEvent("db", "ServiceRouted");
     expect(events.length).toBeGreaterThanOrEqual(holders.length);
+    // Each fail-over's history entry times the one slice write as both endpoint phases.
+    const last = holders[holders.length - 1] ?? "";
+    const timed = await waitForGroup(
+      f.clients,
+      f.namespace,
+      "db",
+      `the history entry of ${last} with its endpoint phases`,
+      (g) =>
+        g.status?.history?.some(
+          (h) => h.to === last && h.phases?.newEndpointReadyMs !== undefined,
+        ) === true,
+    );
+    const entries = (timed.status?.history ?? []).filter(
+      (h) => h.epoch > epochBefore && h.to !== "",
+    );
+    expect(entries.length).toBeGreaterThanOrEqual(holders.length - 1);
+    for (const { phases } of entries) {
+      expect(phases?.newEndpointReadyMs).toBeDefined();
+      expect(phases?.oldEndpointGoneMs).toBe(phases?.newEndpointReadyMs);
+      expect(phases?.newEndpointReadyMs).toBeGreaterThanOrEqual(phases?.labelWrittenMs ?? 0);
+    }
   });
 
   it("refuses a Service of that name podium did not create, and writes nothing to it", async () => {

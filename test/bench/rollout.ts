@@ -16,6 +16,9 @@ import { BENCH_LABEL, now, sleep } from "./watch.ts";
 // transitions podium made (status.transitions before and after), and the
 // longest time the Service on app=<group>,role=leader had no ready endpoint,
 // from an independent EndpointSlice watch whose events are stamped on arrival.
+// In EndpointSlice mode (`--cutover=EndpointSlice`) the group has spec.service
+// and the Service measured is podium's own selectorless one: the same gaps()
+// on the slice podium writes, with no label-routed Service in the namespace.
 
 export interface RolloutTrial {
   replicas: number;
@@ -61,10 +64,22 @@ export const PHASES = [
   "newEndpointReadyMs",
 ] as const satisfies readonly (keyof TransitionPhases)[];
 
+/**
+ * How the rollout's traffic follows the leader: a label-routed Service with
+ * spec.cutover.mode Immediate or Verified, or EndpointSlice mode (spec.service).
+ */
+export type RolloutCutover = CutoverMode | "EndpointSlice";
+
+/** The values `--cutover` takes. */
+export const ROLLOUT_CUTOVERS = ["Immediate", "Verified", "EndpointSlice"] as const;
+
+/** The Service port of EndpointSlice mode's groups (the pods' port, as createService's). */
+const SERVICE_PORTS = [{ name: "http", port: 80, targetPort: 8080 }];
+
 export interface RolloutSize {
   replicas: number;
-  /** spec.cutover.mode of the group (absent in results of runs before it existed: Immediate). */
-  cutover?: CutoverMode;
+  /** spec.cutover.mode of the group, or EndpointSlice mode (absent in results of runs before it existed: Immediate). */
+  cutover?: RolloutCutover;
   /** Each phase over every transition of the size's rollouts (ms from detection). */
   phases?: Partial<Record<(typeof PHASES)[number], Stats>>;
   rollouts: number;
@@ -83,7 +98,7 @@ export interface RolloutContext {
   slices: SliceWatch;
   rollouts: number;
   /** The cutover modes to measure, each at every size. */
-  cutovers: readonly CutoverMode[];
+  cutovers: readonly RolloutCutover[];
 }
 
 export const ROLLOUT_SIZES = [3, 10] as const;
@@ -185,7 +200,7 @@ export function gaps(
 async function runSize(
   ctx: RolloutContext,
   replicas: number,
-  cutover: CutoverMode,
+  cutover: RolloutCutover,
 ): Promise<RolloutSize> {
   const { clients } = ctx;
   const { name: ns, remove } = await createNamespace(
@@ -197,11 +212,15 @@ async function runSize(
   let error: string | undefined;
   try {
     await createDeployment(clients, ns, app, replicas, { podLabels: { [BENCH_LABEL]: "1" } });
-    const service = await createLeaderService(clients, ns, app);
+    const sliceMode = cutover === "EndpointSlice";
+    // EndpointSlice mode: podium creates this Service with the group; no label-routed one.
+    const service = sliceMode ? `${app}-podium` : await createLeaderService(clients, ns, app);
     await waitRolledOut(clients, ns, app, replicas, ROLLOUT_TIMEOUT_MS);
     await createGroup(clients, ns, app, {
       selector: { matchLabels: { app } },
-      cutover: { mode: cutover },
+      ...(sliceMode
+        ? { service: { name: service, ports: SERVICE_PORTS } }
+        : { cutover: { mode: cutover } }),
     });
     for (let i = 0; i < ctx.rollouts; i++) {
       const leaderBefore = await waitSteady(ctx.labels, ctx.slices, ns, app, service, {

@@ -43,9 +43,8 @@ import {
   writeJson,
   writeMarkdown,
 } from "./report.ts";
-import type { CutoverMode } from "../../src/api/types.ts";
-import type { RolloutSize } from "./rollout.ts";
-import { runRollout } from "./rollout.ts";
+import type { RolloutCutover, RolloutSize } from "./rollout.ts";
+import { ROLLOUT_CUTOVERS, runRollout } from "./rollout.ts";
 import { apiCostTables, rolloutPhaseTable, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
 import { runScale, stopScale } from "./scale.ts";
@@ -74,7 +73,8 @@ const { values } = parseArgs({
     only: { type: "string", default: SCENARIOS.join(",") },
     // Rewrites docs/benchmarks.md and the figure from results.json, running nothing.
     "report-only": { type: "boolean", default: false },
-    // The rollout scenario: spec.cutover.mode of its groups (comma-separated: each is measured).
+    // The rollout scenario: spec.cutover.mode of its groups, or EndpointSlice (spec.service)
+    // (comma-separated: each is measured).
     cutover: { type: "string", default: "Immediate" },
     // The rollout scenario: rollouts per size, instead of the mode's (quick 3, full 20).
     rollouts: { type: "string", default: "" },
@@ -97,8 +97,8 @@ if (!Number.isInteger(ROLLOUTS) || ROLLOUTS < 1) {
 }
 const CUTOVERS = values.cutover.split(",").map((c) => c.trim());
 for (const c of CUTOVERS) {
-  if (c !== "Immediate" && c !== "Verified") {
-    throw new Error(`--cutover: ${JSON.stringify(c)} is not Immediate or Verified`);
+  if (!(ROLLOUT_CUTOVERS as readonly string[]).includes(c)) {
+    throw new Error(`--cutover: ${JSON.stringify(c)} is not one of ${ROLLOUT_CUTOVERS.join(", ")}`);
   }
 }
 const APICOST =
@@ -460,6 +460,11 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
         "Each size runs once per `spec.cutover.mode` measured (`--cutover=Immediate,Verified`): " +
           "Immediate labels the new leader as soon as the Lease is written; Verified first waits " +
           "until the Service no longer lists the old leader as ready (docs/semantics.md, Traffic).",
+        "`--cutover=EndpointSlice` adds EndpointSlice mode (docs/service-mode.md): the group has " +
+          "`spec.service` (port 80 to 8080) and no label-routed Service exists; the Service " +
+          "measured is podium's selectorless `<group>-podium`, whose one EndpointSlice podium " +
+          "writes, by the same EndpointSlice watch and the same gap measures. Its target: never " +
+          "a rollout with a 0-ready or a 2+-ready event. Its endpoint phases are the slice write.",
       ],
       tables: phases === undefined ? [t] : [t, phases],
     });
@@ -633,7 +638,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
         labels,
         slices,
         rollouts: ROLLOUTS,
-        cutovers: CUTOVERS as CutoverMode[],
+        cutovers: CUTOVERS as RolloutCutover[],
       });
       for (const r of rollout)
         if (r.error) errors.push(`rollout: ${String(r.replicas)} replicas: ${r.error}`);

@@ -113,7 +113,9 @@ export function explainWhy(
     const rule =
       p.eligibility.kind === "terminating"
         ? "a terminating pod never leads (a rollout hands over before the pod goes)"
-        : "podium only gives leadership to pods that are Running, Ready and not terminating";
+        : p.eligibility.kind === "probeFailed"
+          ? "the operator probes the leader (spec.failureDetection.probe), and a Ready pod that fails the probe does not lead"
+          : "podium only gives leadership to pods that are Running, Ready and not terminating";
     verdict(`it is ${eligibilityText(p.eligibility, now)}; ${rule}.`);
   } else if (report.holder === "") {
     verdict(

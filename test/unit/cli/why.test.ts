@@ -140,3 +140,51 @@ describe("explainWhy in Observed mode", () => {
     );
   });
 });
+
+describe("explainWhy with the leader probe", () => {
+  const probed = (): ReturnType<typeof group> => {
+    const g = group({ failureDetection: { probe: { tcpSocket: { port: 8080 } } } }, "b");
+    g.status = {
+      ...g.status,
+      failedProbes: [
+        {
+          pod: "a",
+          uid: "uid-a",
+          since: "2026-01-01T12:00:40Z",
+          error: "connect ECONNREFUSED 10.244.0.5:8080",
+        },
+      ],
+    };
+    return g;
+  };
+
+  it("says a pod that failed its probe is not eligible until it passes, with the last error", () => {
+    const report = buildReport({
+      group: probed(),
+      pods: [rawPod("a"), leaderPod("b")],
+      lease: rawLease("b", 2),
+      now: NOW,
+    });
+    expect(report.pods.find((p) => p.name === "a")?.eligibility).toMatchObject({
+      kind: "probeFailed",
+      problem: { error: "connect ECONNREFUSED 10.244.0.5:8080" },
+    });
+    const w = explainWhy(report, "a", selector, undefined, NOW);
+    expect(w.leads).toBe(false);
+    expect(w.lines[0]).toBe(
+      "a does not lead ElectionGroup shop/web: it is not eligible: it failed its probe 2 times in a row for 20s (last: connect ECONNREFUSED 10.244.0.5:8080), and is eligible again once it passes; the operator probes the leader (spec.failureDetection.probe), and a Ready pod that fails the probe does not lead.",
+    );
+  });
+
+  it("a pod the status does not list is eligible (podium reports every failing pod)", () => {
+    const g = probed();
+    g.status = { ...g.status, failedProbes: [] };
+    const report = buildReport({
+      group: g,
+      pods: [rawPod("a"), leaderPod("b")],
+      lease: rawLease("b", 2),
+      now: NOW,
+    });
+    expect(report.pods.find((p) => p.name === "a")?.eligibility).toEqual({ kind: "eligible" });
+  });
+});

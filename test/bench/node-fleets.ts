@@ -12,6 +12,8 @@ import {
   waitNodesReady,
   waitPodsReady,
 } from "./fixtures.ts";
+import type { PodNetwork } from "../support/netns.ts";
+import type { SharedOperator } from "./node-probe.ts";
 import type { LabelWatch, SliceWatch } from "./watch.ts";
 import { until } from "./watch.ts";
 
@@ -25,6 +27,10 @@ export interface FleetContext {
   kubeconfig: string;
   labels: LabelWatch;
   slices: SliceWatch;
+  /** The shared operator, for the probe cause to stand in for it (node-probe.ts). */
+  shared?: SharedOperator;
+  /** The probe cause's network namespace, while it runs (node-probe.ts). */
+  net?: PodNetwork;
 }
 
 /** Machines get distinct address ranges (kwok-machines.ts: 10.244.(100+i).0/24): one index each. */
@@ -146,6 +152,15 @@ export async function machineGroup(
   namespace: string,
   app: string,
   elector: "podium" | "client-go",
+  {
+    spec = {},
+    beforeGroup,
+  }: {
+    /** More of the (podium) group's spec, e.g. failureDetection. */
+    spec?: Record<string, unknown>;
+    /** Runs once the pods are Ready, before the group exists (e.g. their listeners). */
+    beforeGroup?: (g: MachineGroup) => Promise<void>;
+  } = {},
 ): Promise<MachineGroup> {
   const pods = ["a", "b", "c"].map((x) => `${app}-${x}`);
   const machineOf = new Map(
@@ -164,8 +179,9 @@ export async function machineGroup(
     machineOf,
     candidates: new Map(),
   };
+  await beforeGroup?.(g);
   if (elector === "podium") {
-    await createGroup(ctx.clients, namespace, app, { selector: { matchLabels: { app } } });
+    await createGroup(ctx.clients, namespace, app, { selector: { matchLabels: { app } }, ...spec });
     return g;
   }
   await createGroup(ctx.clients, namespace, app, {

@@ -9,6 +9,7 @@ import {
   replacePods,
   startClientGo,
 } from "./node-fleets.ts";
+import { PROBE_SPEC, inProbeNetwork, podIPOf, serveGroup } from "./node-probe.ts";
 import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";
 import { now, sleep, until } from "./watch.ts";
@@ -21,8 +22,8 @@ import { now, sleep, until } from "./watch.ts";
 // of machine death. Trials run in lanes (one group each) concurrently, few
 // enough that the disruption guard never sees most nodes silent.
 
-/** A cause of the scenario. A cause with the leader probe on fills the same table. */
-export type NodeCause = "node-delete" | "machine-heartbeats" | "machine-clientgo";
+/** A cause of the scenario. */
+export type NodeCause = "node-delete" | "machine-heartbeats" | "machine-clientgo" | "machine-probe";
 
 export interface NodeTrial {
   cause: NodeCause;
@@ -145,19 +146,26 @@ async function nodeDeleteLane(ctx: FleetContext, namespace: string, i: number): 
   };
 }
 
-/** A machine whose kwok is SIGKILLed at a random point of its heartbeat cycle. */
+/**
+ * A machine whose kwok is SIGKILLed at a random point of its heartbeat cycle
+ * (with the probe: of the probe's period), its network gone with it.
+ */
 async function machineLane(
   ctx: FleetContext,
   namespace: string,
   i: number,
-  cause: "machine-heartbeats" | "machine-clientgo",
+  cause: "machine-heartbeats" | "machine-clientgo" | "machine-probe",
 ): Promise<Lane> {
   const clientGo = cause === "machine-clientgo";
+  const { net } = ctx;
+  const probe = cause === "machine-probe" ? net : undefined;
+  if (cause === "machine-probe" && probe === undefined) throw new Error("probe: no network");
   const g: MachineGroup = await machineGroup(
     ctx,
     namespace,
-    `${clientGo ? "c" : "h"}${String(i)}`,
+    `${{ "machine-heartbeats": "h", "machine-clientgo": "c", "machine-probe": "p" }[cause]}${String(i)}`,
     clientGo ? "client-go" : "podium",
+    probe ? { spec: PROBE_SPEC, beforeGroup: (x) => serveGroup(ctx, x) } : {},
   );
   const spec = NODE_CAUSES[cause];
   return {
@@ -165,24 +173,32 @@ async function machineLane(
       const old = await waitSteady(ctx.labels, ctx.slices, namespace, g.app, g.service, {
         timeoutMs: 2 * spec.timeoutMs,
       });
-      // A random point of the kubelet's 10 s renewal cycle.
-      await sleep(Math.random() * 10_000);
+      // A random point of the kubelet's 10 s renewal cycle, or of the probe's 1 s period.
+      await sleep(Math.random() * (probe ? 1_000 : 10_000));
       const machine = g.machineOf.get(old);
       if (machine === undefined) throw new Error(`${namespace}/${old}: no machine`);
       const candidate = g.candidates.get(old);
       if (clientGo && candidate === undefined) throw new Error(`${namespace}/${old}: no candidate`);
+      const ip = probe ? await podIPOf(ctx, namespace, old) : "";
       const trial = await measure(
         ctx,
         g,
         cause,
         old,
         spec.timeoutMs,
-        // The whole machine dies: its kubelet and, for client-go, the process on it.
-        () => Promise.all([machine.kill(), candidate?.kill()]),
+        // The whole machine dies: its kubelet, its network and, for client-go, the process on it.
+        () => {
+          probe?.silence(ip);
+          return Promise.all([machine.kill(), candidate?.kill()]);
+        },
         "sent",
       );
       await machine.revive();
       if (clientGo) await startClientGo(ctx, g, old);
+      if (probe) {
+        probe.unsilence(ip);
+        await serveGroup(ctx, g);
+      }
       return trial;
     },
   };
@@ -217,6 +233,14 @@ export const NODE_CAUSES: Record<NodeCause, NodeCauseSpec> = {
     lanes: 4,
     timeoutMs: (CLIENT_GO_TIMING.lease + 2 * CLIENT_GO_TIMING.retry) * 1000 + 15_000,
     lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-clientgo"),
+  },
+  "machine-probe": {
+    title: "machine dies, leader probe (tcpSocket, 1 s / 1 s / 2; operator in a network namespace)",
+    elector: "podium",
+    trials: { quick: 8, full: 60 },
+    lanes: 4,
+    timeoutMs: 60_000,
+    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-probe"),
   },
 };
 
@@ -259,7 +283,10 @@ async function runCause(
   };
 }
 
-/** Node deletion first, then the machine deaths of podium and client-go side by side. */
+/**
+ * Node deletion first, then the machine deaths of podium and client-go side
+ * by side, then the machine deaths with the probe (node-probe.ts).
+ */
 export async function runNodes(
   ctx: FleetContext,
   mode: "quick" | "full",
@@ -268,7 +295,11 @@ export async function runNodes(
   if (causes.includes("machine-clientgo")) clientGoCandidateBinary();
   const results: NodeCauseResult[] = [];
   if (causes.includes("node-delete")) results.push(await runCause(ctx, "node-delete", mode));
-  const concurrent = causes.filter((c) => c !== "node-delete");
+  const concurrent = causes.filter((c) => c !== "node-delete" && c !== "machine-probe");
   results.push(...(await Promise.all(concurrent.map((c) => runCause(ctx, c, mode)))));
+  // Last and alone: its operator runs in a network namespace in place of the shared one.
+  if (causes.includes("machine-probe")) {
+    results.push(await inProbeNetwork(ctx, (inside) => runCause(inside, "machine-probe", mode)));
+  }
   return results;
 }

@@ -20,6 +20,7 @@ import { connect, waitFor } from "../support/kube.ts";
 import { stopAllMachines } from "../support/kwok-machines.ts";
 import { describeMachine, podiumCommit } from "../support/machine.ts";
 import type { Machine } from "../support/machine.ts";
+import { destroyAllNetworks } from "../support/netns.ts";
 import { startOperator, stopAllOperators } from "../support/operator.ts";
 import type { ActivitySnapshot } from "./activity.ts";
 import { setOwnClusterDir, snapshotActivity } from "./activity.ts";
@@ -32,6 +33,7 @@ import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
 import type { NodeCauseResult } from "./nodes.ts";
 import { runNodes } from "./nodes.ts";
+import type { SharedOperator } from "./node-probe.ts";
 import { NODES_HEADING, nodesFigure, nodesSection } from "./node-report.ts";
 import type { FigureRow, ReportInput, RunInfo, Stats, Table } from "./report.ts";
 import {
@@ -127,6 +129,9 @@ async function cleanup(): Promise<void> {
     });
   }
   await stopAllOperators();
+  await destroyAllNetworks().catch((err: unknown) => {
+    log(`deleting network namespaces: ${String(err)}`);
+  });
   await stopScale();
   // The shared cluster only if this run started it (--only=scale runs on its own).
   if (sharedCluster) clusterScript("down", clusterDir, clusterPortOffset);
@@ -571,11 +576,21 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   const clients = connect(kubeconfig);
   sharedClients = clients;
   const version = await clients.kc.makeApiClient(VersionApi).getCode();
-  const operator = await startOperator(operatorKubeconfig, {
-    identity: "podium-bench",
-    args: ["--log-level=info"],
-  });
+  const startShared = (): ReturnType<typeof startOperator> =>
+    startOperator(operatorKubeconfig, { identity: "podium-bench", args: ["--log-level=info"] });
+  let operator = await startShared();
   log(`operator running (pid ${String(operator.pid)})`);
+  // The nodes scenario's probe cause stands in for it meanwhile (node-probe.ts).
+  const shared: SharedOperator = {
+    kubeconfig: operatorKubeconfig,
+    stop: async () => {
+      await operator.stop();
+    },
+    start: async () => {
+      operator = await startShared();
+      log(`operator running again (pid ${String(operator.pid)})`);
+    },
+  };
   if (wants("nodes")) {
     // The dead-node causes measure nothing without node failure detection (cluster-wide: auto on).
     const started = await waitFor(
@@ -622,7 +637,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
       failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
     });
     await attempt("nodes", async () => {
-      nodes = await runNodes({ clients, kubeconfig, labels, slices }, mode);
+      nodes = await runNodes({ clients, kubeconfig, labels, slices, shared }, mode);
       await stopAllMachines(clients);
     });
     await attempt("clientgo", async () => {

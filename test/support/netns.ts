@@ -53,6 +53,13 @@ function sweepStale(): void {
   }
 }
 
+const live = new Set<PodNetwork>();
+
+/** Destroys every PodNetwork of this process not destroyed yet (a benchmark's cleanup on failure). */
+export async function destroyAllNetworks(): Promise<void> {
+  for (const net of [...live]) await net.destroy();
+}
+
 /** A network namespace of the test's own, `podium-probe-<pid>`, and its agent. */
 export class PodNetwork {
   /** The namespace's name. */
@@ -65,7 +72,7 @@ export class PodNetwork {
   readonly #hostSockets = new Set<Socket>();
   readonly #exited: Promise<{ ok: false; error: string }>;
   readonly #pending = new Map<number, (answer: { ok: boolean; error?: string }) => void>();
-  readonly #silenced = new Set<string>();
+  readonly #served = new Set<string>();
   #nextId = 1;
 
   private constructor(name: string, dir: string, agent: ChildProcess) {
@@ -111,6 +118,7 @@ export class PodNetwork {
       { stdio: ["pipe", "pipe", "inherit"] },
     );
     const net = new PodNetwork(name, dir, agent);
+    live.add(net);
     await net.#ask({ id: 0 } as AgentCommand, AGENT_READY_MS).catch(async (err: unknown) => {
       await net.destroy();
       throw err;
@@ -207,10 +215,17 @@ export class PodNetwork {
   async serve(podIP: string, port: number, mode: ServeMode): Promise<void> {
     this.assertLocal(podIP);
     await this.#ask({ id: this.#id(), op: "serve", ip: podIP, port, mode });
+    this.#served.add(`${podIP}:${String(port)}`);
+  }
+
+  /** Whether a listener of {@link serve} answers on podIP:port. */
+  serving(podIP: string, port: number): boolean {
+    return this.#served.has(`${podIP}:${String(port)}`);
   }
 
   /** Closes the listener on podIP:port and its connections (the process died). */
   async close(podIP: string, port: number): Promise<void> {
+    this.#served.delete(`${podIP}:${String(port)}`);
     await this.#ask({ id: this.#id(), op: "close", ip: podIP, port });
   }
 
@@ -218,14 +233,12 @@ export class PodNetwork {
   silence(podIP: string): void {
     ip("-n", this.name, "route", "add", `${podIP}/32`, "dev", "pv0", "table", "local");
     ip("-n", this.name, "neigh", "replace", podIP, "lladdr", NOWHERE_MAC, "dev", "pv0");
-    this.#silenced.add(podIP);
   }
 
   /** Undoes {@link silence}: `podIP` is local again. */
   unsilence(podIP: string): void {
     ip("-n", this.name, "route", "del", `${podIP}/32`, "dev", "pv0", "table", "local");
     ip("-n", this.name, "neigh", "del", podIP, "dev", "pv0");
-    this.#silenced.delete(podIP);
   }
 
   /**
@@ -234,6 +247,7 @@ export class PodNetwork {
    * (its veth goes with it) and the socket directory.
    */
   async destroy(): Promise<void> {
+    if (!live.delete(this)) return;
     const closed = this.#hostServers.map(
       (s) =>
         new Promise<void>((resolve) =>

@@ -52,6 +52,8 @@ export const TransitionReason = {
   NodeHeartbeatStale: "NodeHeartbeatStale",
   /** The holder failed spec.failureDetection.probe failureThreshold times in a row. */
   ProbeFailed: "ProbeFailed",
+  /** spec.handover OnRollout: a pod of the newest revision took over from a holder of an older one. */
+  Handover: "Handover",
   /** spec.preferredHolder named another ready candidate. */
   PreferredHolder: "PreferredHolder",
   /** Someone set the holder's leader label key to another value: podium does not fight over it. */
@@ -95,6 +97,8 @@ export const EventReason = {
   ProbeFailed: "ProbeFailed",
   /** The probe cannot be carried out on the holder (a port name it lacks, no pod IP). */
   ProbeUnusable: "ProbeUnusable",
+  /** spec.handover OnRollout: leadership moved to a pod of the newest revision before the old leader went. */
+  LeadershipHandedOver: "LeadershipHandedOver",
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 

@@ -113,6 +113,12 @@ export const MAX_PROBE_PERIOD_SECONDS = 300;
 export const MAX_PROBE_FAILURE_THRESHOLD = 100;
 /** status.failedProbes lists at most this many pods (a pod enters it only as a failed holder). */
 export const MAX_FAILED_PROBES = 16;
+ * Hand-over: see docs/semantics.md, "Hand-over during a rollout", and docs/benchmarks.md for the
+ * measurements the default rests on.
+ */
+export const DEFAULT_HANDOVER_MODE = "OnRollout";
+export const DEFAULT_HANDOVER_SETTLE_SECONDS = 1;
+export const MAX_HANDOVER_SETTLE_SECONDS = 600;
 
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */
 export const MAX_LEASE_DURATION_SECONDS = 3600;
@@ -153,3 +159,13 @@ export function cutoverOf(spec: Pick<ElectionGroupSpec, "cutover">): {
 /** EndpointSlice mode: ports of spec.service (a Service allows more; a leader rarely needs them). */
 export const MAX_SERVICE_PORTS = 16;
 export const DEFAULT_SERVICE_PROTOCOL = "TCP";
+/** The hand-over settings of a spec, with defaults for a spec written before the field existed. */
+export function handoverOf(spec: Pick<ElectionGroupSpec, "handover">): {
+  mode: "Disabled" | "OnRollout";
+  settleSeconds: number;
+} {
+  return {
+    mode: spec.handover?.mode ?? DEFAULT_HANDOVER_MODE,
+    settleSeconds: spec.handover?.settleSeconds ?? DEFAULT_HANDOVER_SETTLE_SECONDS,
+  };
+}

@@ -15,6 +15,9 @@ import {
   DEFAULT_MODE,
   DEFAULT_CUTOVER_MODE,
   DEFAULT_CUTOVER_TIMEOUT_SECONDS,
+  DEFAULT_HANDOVER_MODE,
+  DEFAULT_HANDOVER_SETTLE_SECONDS,
+  MAX_HANDOVER_SETTLE_SECONDS,
   DEFAULT_NODE_HEARTBEAT_GRACE_SECONDS,
   MAX_CUTOVER_TIMEOUT_SECONDS,
   DEFAULT_NOT_READY_TOLERANCE_SECONDS,
@@ -575,6 +578,27 @@ const service = {
           message: "two ports must not have the same port and protocol",
         },
       ],
+const handover = {
+  type: "object",
+  description:
+    "Managed mode: whether leadership moves to a pod of the new revision during a rollout (Deployment, StatefulSet, DaemonSet), before the old leader is terminated, rather than when it goes.",
+  default: {},
+  properties: {
+    mode: {
+      type: "string",
+      description:
+        "OnRollout: when the leader's revision (pod-template-hash or controller-revision-hash) is not the newest and a pod of the newest revision has been ready for settleSeconds, move leadership to it once (reason Handover), through the same cutover as any transition. Disabled: leadership moves only when the leader goes.",
+      enum: ["Disabled", "OnRollout"],
+      default: DEFAULT_HANDOVER_MODE,
+    },
+    settleSeconds: {
+      type: "integer",
+      format: "int32",
+      description:
+        "OnRollout: how long a new-revision pod must have been ready, as podium saw it, before it is handed leadership, so that a pod whose readiness flaps is not chosen.",
+      default: DEFAULT_HANDOVER_SETTLE_SECONDS,
+      minimum: 0,
+      maximum: MAX_HANDOVER_SETTLE_SECONDS,
     },
   },
 } as const satisfies JSONSchemaProps;
@@ -622,6 +646,7 @@ export const specSchema = {
     failureDetection,
     cutover,
     service,
+    handover,
   },
   "x-kubernetes-validations": [
     {

@@ -84,6 +84,20 @@ export interface ServiceRouteSpec {
   name: string;
   ports: ServicePortSpec[];
 }
+/** Whether leadership moves to a new revision's pod during a rollout (see docs/semantics.md, "Hand-over"). */
+export interface HandoverSettings {
+  /**
+   * OnRollout: when the holder's revision is not the newest and a pod of the
+   * newest revision has been ready for settleSeconds, move leadership to it
+   * before the old pod is terminated. Disabled: leadership moves only when
+   * the holder goes.
+   */
+  mode: HandoverMode;
+  /** How long a new-revision pod must have been ready (as podium saw it) before it is handed leadership. */
+  settleSeconds: number;
+}
+
+export type HandoverMode = "Disabled" | "OnRollout";
 
 /** The spec after schema defaults are applied. */
 export interface ElectionGroupSpec {
@@ -102,6 +116,8 @@ export interface ElectionGroupSpec {
   cutover?: CutoverSettings;
   /** EndpointSlice mode (opt-in): a Service whose only endpoint is the holder, moved in one write. */
   service?: ServiceRouteSpec;
+  /** Absent in specs written before the field existed: see handoverOf. */
+  handover?: HandoverSettings;
 }
 
 /** metav1.Condition */

@@ -1,4 +1,10 @@
-import { API_VERSION, ConditionType, EventReason, KIND } from "../api/constants.ts";
+import {
+  API_VERSION,
+  ConditionType,
+  EventReason,
+  KIND,
+  TransitionReason,
+} from "../api/constants.ts";
 import type { ElectionGroup, ElectionGroupStatus } from "../api/types.ts";
 import { getCondition, sameStatus } from "../election/index.ts";
 import type { ConditionState, Transition } from "../election/index.ts";
@@ -86,7 +92,8 @@ export function reportLabelConflict(
 /**
  * Reports a transition: the transitions metric, the fail-over duration (from
  * detection to the new leader's label) when a leader replaced another, the
- * LeaderElected / LeaderLost / NoReadyCandidates Events and a log line.
+ * LeaderElected / LeaderLost / NoReadyCandidates Events (and LeadershipHandedOver
+ * for a hand-over during a rollout) and a log line.
  */
 export function reportTransition(
   sinks: Pick<ReportSinks, "recorder" | "metrics">,
@@ -108,6 +115,15 @@ export function reportTransition(
       "Elect",
       `pod ${transition.to} leads in epoch ${transition.epoch}` +
         (transition.from === "" ? "" : ` (was ${transition.from}: ${transition.reason})`),
+    );
+  }
+  if (transition.reason === TransitionReason.Handover) {
+    recorder.record(
+      subject,
+      "Normal",
+      EventReason.LeadershipHandedOver,
+      "Elect",
+      `handed leadership from pod ${transition.from} to pod ${transition.to} of the new revision before ${transition.from} was terminated (spec.handover)`,
     );
   }
   if (transition.from !== "") {

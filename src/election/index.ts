@@ -11,6 +11,8 @@ export { isLeaseHeldAndValid, leaseExpiresAt, renewDueAt, renewIntervalMs } from
 export { leaseRecord } from "./lease-record.ts";
 export type { LeaseRecord } from "./lease-record.ts";
 export { decideManaged } from "./managed.ts";
+export { decideHandover, rolloutRevision } from "./handover.ts";
+export type { HandoverVerdict } from "./handover.ts";
 export { decideObserved } from "./observed.ts";
 export {
   assessDisruption,

@@ -1,6 +1,7 @@
 import { TransitionReason } from "../api/constants.ts";
 import type { ElectionGroupSpec } from "../api/types.ts";
 import { isCandidate } from "./candidates.ts";
+import { decideHandover } from "./handover.ts";
 import { renewDueAt, renewIntervalMs } from "./lease.ts";
 import { holderNodeRecheckMs, nodeProblemReason } from "./nodes.ts";
 import { rankNextHolders } from "./order.ts";
@@ -45,7 +46,9 @@ const TERMINAL_PHASES: readonly string[] = ["Succeeded", "Failed"];
  *     `HolderNotReady`.
  * - A candidate named by `spec.preferredHolder` takes over from a holder that
  *   would otherwise stay (`PreferredHolder`); a non-candidate preferredHolder is
- *   ignored.
+ *   ignored. Without one, a pod of a rollout's new revision takes over from a
+ *   holder of an older one once it has settled (`Handover`, spec.handover;
+ *   see handover.ts); a holder that is the preferredHolder is never handed over.
  * - A new holder is the first of {@link rankNextHolders}. The Lease is
  *   acquired with transitions + 1, or created (a created Lease with a holder
  *   starts at leaseTransitions 1, without one at 0); every other pod carrying
@@ -86,8 +89,22 @@ function decide(input: ManagedInput): ManagedDecision {
       spec.preferredHolder !== undefined && first?.name === spec.preferredHolder
         ? first
         : undefined;
-    if (preferred === undefined || preferred.uid === state.pod.uid) {
-      return { ...keep(state, spec, labelled, now), ...counts };
+    if (preferred?.uid === state.pod.uid) return { ...keep(state, spec, labelled, now), ...counts };
+    if (preferred === undefined) {
+      const handover = decideHandover(spec, pods, state.pod, now);
+      if (handover.kind === "handover") {
+        const { to } = handover;
+        return {
+          ...elect(to, state.pod.name, TransitionReason.Handover, state.lease, spec),
+          removeLabel: labelled.filter((p) => p.uid !== to.uid).map(ref),
+          ...counts,
+        };
+      }
+      const kept: ManagedDecision = { ...keep(state, spec, labelled, now), ...counts };
+      if (handover.kind === "wait") {
+        kept.requeueAfterMs = Math.min(kept.requeueAfterMs ?? Infinity, handover.afterMs);
+      }
+      return kept;
     }
     return {
       ...elect(preferred, state.pod.name, TransitionReason.PreferredHolder, state.lease, spec),

@@ -21,6 +21,13 @@ export interface PodView {
   ready: boolean;
   /** lastTransitionTime of the Ready condition, when the pod has one. */
   readySince?: number;
+  /**
+   * For a Ready pod, the local time podium saw it turn Ready (the Ready
+   * condition's time when it was Ready at first sight): the hand-over's
+   * settle time counts from here, free of the condition's one-second
+   * truncation and the kubelet's clock.
+   */
+  readySeenAt?: number;
   /** The value of the pod's leader-label key, when it has that label. */
   leaderLabelValue?: string;
   /**

@@ -29,6 +29,12 @@ export interface CachedPod {
    * cut short by the condition's one-second truncation nor by clock skew.
    */
   notReadySince?: number;
+  /**
+   * For a Ready pod, the local time podium saw it turn Ready; the Ready
+   * condition's time when it was already Ready at podium's first sight of
+   * it. The hand-over's settle time counts from here.
+   */
+  readySeenAt?: number;
   priorityAnnotation?: string;
   epochAnnotation?: string;
   revision?: string;
@@ -47,7 +53,7 @@ export interface CachedPod {
 /**
  * Reduces a Pod as the API server sends it to a CachedPod; undefined when it
  * is not one. `previous` is what the cache held and `now` the local time, for
- * `notReadySince`.
+ * `notReadySince` and `readySeenAt`.
  */
 export function toCachedPod(
   raw: unknown,
@@ -87,6 +93,14 @@ export function toCachedPod(
           ? Math.max(now, readySince ?? 0)
           : (previous.notReadySince ?? readySince);
     if (since !== undefined) cached.notReadySince = since;
+  } else {
+    const seen =
+      previous === undefined || now === undefined
+        ? readySince
+        : previous.ready
+          ? (previous.readySeenAt ?? readySince)
+          : Math.max(now, readySince ?? 0);
+    if (seen !== undefined) cached.readySeenAt = seen;
   }
   const priority = annotations[PRIORITY_ANNOTATION];
   if (priority !== undefined) cached.priorityAnnotation = priority;

@@ -20,6 +20,7 @@ export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
   };
   const since = pod.ready ? pod.readySince : (pod.notReadySince ?? pod.readySince);
   if (since !== undefined) view.readySince = since;
+  if (pod.ready && pod.readySeenAt !== undefined) view.readySeenAt = pod.readySeenAt;
   const value = pod.labels[label.key];
   if (value !== undefined) view.leaderLabelValue = value;
   if (value !== undefined && value !== label.value) view.foreignLabelValue = value;

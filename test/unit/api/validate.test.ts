@@ -81,6 +81,7 @@ describe("validateSpec: defaults", () => {
         paused: false,
         failureDetection: { nodeHeartbeatGraceSeconds: 18 },
         cutover: { mode: "Immediate", timeoutSeconds: 5 },
+        handover: { mode: "OnRollout", settleSeconds: 1 },
       },
     });
   });
@@ -155,6 +156,7 @@ describe("validateSpec: valid specs", () => {
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
       cutover: { mode: "Immediate", timeoutSeconds: 5 },
+      handover: { mode: "OnRollout", settleSeconds: 1 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });
@@ -324,6 +326,12 @@ describe("validateSpec: invalid specs name the field", () => {
       "heartbeat grace as a string",
       { ...base, failureDetection: { nodeHeartbeatGraceSeconds: "15s" } },
       "spec.failureDetection.nodeHeartbeatGraceSeconds",
+    ],
+    ["unknown hand-over mode", { ...base, handover: { mode: "Always" } }, "spec.handover.mode"],
+    [
+      "negative hand-over settle time",
+      { ...base, handover: { settleSeconds: -1 } },
+      "spec.handover.settleSeconds",
     ],
     ["paused as a string", { ...base, paused: "true" }, "spec.paused"],
     ["unknown mode", { ...base, mode: "Elected" }, "spec.mode"],

@@ -138,6 +138,9 @@ export function rawPod(
     epoch?: number;
     uid?: string;
     resourceVersion?: string;
+    createdAt?: number;
+    /** The Ready condition's lastTransitionTime; T0 unless given. */
+    readyAt?: number;
   } = {},
 ): Record<string, unknown> {
   return {
@@ -146,7 +149,7 @@ export function rawPod(
       namespace: "shop",
       uid: o.uid ?? `uid-${name}`,
       resourceVersion: o.resourceVersion ?? "1",
-      creationTimestamp: iso(T0),
+      creationTimestamp: iso(o.createdAt ?? T0),
       labels: { app: "web", ...o.labels },
       annotations: o.epoch === undefined ? {} : { "podium.dev/epoch": String(o.epoch) },
     },
@@ -156,7 +159,7 @@ export function rawPod(
         {
           type: "Ready",
           status: (o.ready ?? true) ? "True" : "False",
-          lastTransitionTime: iso(T0),
+          lastTransitionTime: iso(o.readyAt ?? T0),
         },
       ],
     },

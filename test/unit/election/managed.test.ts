@@ -516,6 +516,10 @@ describe("decideManaged", () => {
  * a sequence of pod changes can be replayed and its transitions counted.
  */
 class World {
+  readonly overrides: Partial<ElectionGroupSpec>;
+  constructor(overrides: Partial<ElectionGroupSpec> = {}) {
+    this.overrides = overrides;
+  }
   pods: PodView[] = [];
   lease: LeaseView | undefined = undefined;
   now = T0;
@@ -535,7 +539,12 @@ class World {
   settle(): void {
     for (let i = 0; i < 10; i++) {
       this.now += 1000;
-      const d = decideManaged({ spec: spec(), pods: this.pods, lease: this.lease, now: this.now });
+      const d = decideManaged({
+        spec: spec(this.overrides),
+        pods: this.pods,
+        lease: this.lease,
+        now: this.now,
+      });
       if (d.transition) {
         const t = d.transition;
         this.transitions.push(`${t.from}->${t.to} ${t.reason} @${t.epoch}`);
@@ -590,8 +599,9 @@ class World {
 }
 
 describe("rolling update of a 3-replica Deployment (maxSurge 1, maxUnavailable 0)", () => {
-  function start(): World {
-    const w = new World();
+  const disabled: Partial<ElectionGroupSpec> = { handover: { mode: "Disabled", settleSeconds: 1 } };
+  function start(overrides: Partial<ElectionGroupSpec> = disabled): World {
+    const w = new World(overrides);
     for (const [i, name] of ["a1", "a2", "a3"].entries()) {
       w.add(pod(name, { revision: "A", createdAt: T0 + i, readySince: T0 + 10 + i }));
     }
@@ -626,6 +636,31 @@ describe("rolling update of a 3-replica Deployment (maxSurge 1, maxUnavailable 0
     expect(w.transitions).toEqual(["->a1 Elected @1", "a1->b1 HolderTerminating @2"]);
     expect(w.leaderName()).toBe("b1");
     expect(w.pods.find((p) => p.name === "b1")?.epochAnnotation).toBe("2");
+  });
+
+  it.each(Object.entries(orders))(
+    "with hand-over on, moves leadership once, to the first settled new pod, before %s",
+    (_, retireOrder) => {
+      const w = start({ handover: { mode: "OnRollout", settleSeconds: 1 } });
+      surge(w, "b1");
+      // Handed over while a1 still runs, Ready.
+      expect(w.transitions).toEqual(["->a1 Elected @1", "a1->b1 Handover @2"]);
+      expect(w.pods.find((p) => p.name === "a1")).toMatchObject({ ready: true });
+      retire(w, retireOrder[0] ?? "");
+      for (const [i, old] of retireOrder.slice(1).entries()) {
+        surge(w, `b${i + 2}`);
+        retire(w, old);
+      }
+      expect(w.transitions).toEqual(["->a1 Elected @1", "a1->b1 Handover @2"]);
+      expect(w.leaderName()).toBe("b1");
+    },
+  );
+
+  it("with a settle time longer than the first step, the holder retired first goes as before", () => {
+    const w = start({ handover: { mode: "OnRollout", settleSeconds: 30 } });
+    surge(w, "b1");
+    retire(w, "a1");
+    expect(w.transitions).toEqual(["->a1 Elected @1", "a1->b1 HolderTerminating @2"]);
   });
 
   it("makes no transition when the operator restarts mid-way", () => {

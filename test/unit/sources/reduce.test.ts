@@ -32,10 +32,25 @@ describe("toCachedPod", () => {
       phase: "Running",
       ready: true,
       readySince: Date.parse("2026-11-25T03:00:05Z"),
+      readySeenAt: Date.parse("2026-11-25T03:00:05Z"),
       priorityAnnotation: "5",
       epochAnnotation: "3",
       revision: "abc",
     });
+  });
+
+  it("dates readiness by the local time it was seen to turn Ready, and keeps that while Ready", () => {
+    const notReady = {
+      ...pod,
+      status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] },
+    };
+    const before = toCachedPod(notReady, 1_000);
+    expect(before?.readySeenAt).toBeUndefined();
+    // The condition says 03:00:05 (whole seconds, the kubelet's clock); podium saw it later.
+    const seenAt = Date.parse("2026-11-25T03:00:05.700Z");
+    const turned = toCachedPod(pod, seenAt, before);
+    expect(turned?.readySeenAt).toBe(seenAt);
+    expect(toCachedPod(pod, seenAt + 5_000, turned)?.readySeenAt).toBe(seenAt);
   });
 
   it("sees a terminating, not-ready pod as such", () => {

@@ -113,6 +113,8 @@ export const MAX_PROBE_PERIOD_SECONDS = 300;
 export const MAX_PROBE_FAILURE_THRESHOLD = 100;
 /** status.failedProbes lists at most this many pods (a pod enters it only as a failed holder). */
 export const MAX_FAILED_PROBES = 16;
+
+/**
  * Hand-over: see docs/semantics.md, "Hand-over during a rollout", and docs/benchmarks.md for the
  * measurements the default rests on.
  */

@@ -578,6 +578,10 @@ const service = {
           message: "two ports must not have the same port and protocol",
         },
       ],
+    },
+  },
+} as const satisfies JSONSchemaProps;
+
 const handover = {
   type: "object",
   description:

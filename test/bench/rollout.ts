@@ -1,5 +1,6 @@
+import { loadavg } from "node:os";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { CutoverMode, TransitionPhases } from "../../src/api/types.ts";
+import type { CutoverMode, HandoverMode, TransitionPhases } from "../../src/api/types.ts";
 import type { Clients } from "../support/kube.ts";
 import { createNamespace, podCondition } from "../support/kube.ts";
 import { createGroup, deleteGroup, getGroup, groupExists } from "../support/groups.ts";
@@ -35,6 +36,8 @@ export interface RolloutTrial {
   transitions: number;
   /** status.history entries written during the rollout (from -> to: reason). */
   history: string[];
+  /** Transitions of the rollout with reason Handover (made while the old holder still ran). */
+  handovers?: number;
   /** Pods that gained role=leader in the pod watch during the rollout. */
   labelMoves: number;
   /**
@@ -80,6 +83,12 @@ export interface RolloutSize {
   replicas: number;
   /** spec.cutover.mode of the group, or EndpointSlice mode (absent in results of runs before it existed: Immediate). */
   cutover?: RolloutCutover;
+  /** spec.handover.mode of the group (absent in results of runs before it existed: none). */
+  handover?: HandoverMode;
+  /** spec.handover.settleSeconds, when the run set it (else the spec's default). */
+  settleSeconds?: number;
+  /** The 1-minute load average when the size started and when it ended. */
+  load?: { start: number; end: number };
   /** Each phase over every transition of the size's rollouts (ms from detection). */
   phases?: Partial<Record<(typeof PHASES)[number], Stats>>;
   rollouts: number;
@@ -99,6 +108,10 @@ export interface RolloutContext {
   rollouts: number;
   /** The cutover modes to measure, each at every size. */
   cutovers: readonly RolloutCutover[];
+  /** The hand-over modes to measure, each at every size and cutover. */
+  handovers: readonly HandoverMode[];
+  /** spec.handover.settleSeconds to measure OnRollout at, each; the spec's default when empty. */
+  settles: readonly number[];
 }
 
 export const ROLLOUT_SIZES = [3, 10] as const;
@@ -201,11 +214,14 @@ async function runSize(
   ctx: RolloutContext,
   replicas: number,
   cutover: RolloutCutover,
+  handover: HandoverMode,
+  settleSeconds: number | undefined,
 ): Promise<RolloutSize> {
   const { clients } = ctx;
+  const loadAtStart = loadavg()[0] ?? Number.NaN;
   const { name: ns, remove } = await createNamespace(
     clients,
-    `bench-rollout${String(replicas)}-${cutover.toLowerCase()}`,
+    `bench-rollout${String(replicas)}-${cutover.toLowerCase()}-${handover.toLowerCase()}${settleSeconds === undefined ? "" : `-${String(settleSeconds)}`}`,
   );
   const app = `ro${String(replicas)}`;
   const trials: RolloutTrial[] = [];
@@ -221,6 +237,10 @@ async function runSize(
       ...(sliceMode
         ? { service: { name: service, ports: SERVICE_PORTS } }
         : { cutover: { mode: cutover } }),
+      handover: {
+        mode: handover,
+        ...(settleSeconds === undefined ? {} : { settleSeconds }),
+      },
     });
     for (let i = 0; i < ctx.rollouts; i++) {
       const leaderBefore = await waitSteady(ctx.labels, ctx.slices, ns, app, service, {
@@ -279,14 +299,15 @@ async function runSize(
         leaderAfter,
         transitions: after - before,
         history,
+        handovers: entries.filter((h) => h.reason === "Handover").length,
         labelMoves,
         ...gaps(observations, initialReady, startedAt, endedAt),
         phases: entries.filter((h) => h.from !== "").map((h) => h.phases ?? {}),
       };
       trials.push(trial);
       log(
-        `rollout ${cutover} ${String(replicas)} replicas ${String(i + 1)}/${String(ctx.rollouts)}: ` +
-          `${leaderBefore} -> ${leaderAfter}; ${String(trial.transitions)} transition(s), ` +
+        `rollout ${cutover} ${handover} ${String(replicas)} replicas ${String(i + 1)}/${String(ctx.rollouts)}: ` +
+          `${leaderBefore} -> ${leaderAfter}; ${String(trial.transitions)} transition(s) ${history.join(", ")}, ` +
           `no endpoint ${trial.noEndpointMs.toFixed(0)} ms, ≠1 ${trial.notExactlyOneMs.toFixed(0)} ms, rollout ${(trial.rolloutMs / 1000).toFixed(1)} s`,
       );
     }
@@ -305,6 +326,9 @@ async function runSize(
   return {
     replicas,
     cutover,
+    handover,
+    ...(settleSeconds === undefined ? {} : { settleSeconds }),
+    load: { start: loadAtStart, end: loadavg()[0] ?? Number.NaN },
     phases,
     rollouts: ctx.rollouts,
     trials,
@@ -319,7 +343,15 @@ async function runSize(
 export async function runRollout(ctx: RolloutContext): Promise<RolloutSize[]> {
   const sizes: RolloutSize[] = [];
   for (const cutover of ctx.cutovers) {
-    for (const replicas of ROLLOUT_SIZES) sizes.push(await runSize(ctx, replicas, cutover));
+    for (const handover of ctx.handovers) {
+      const settles =
+        handover === "OnRollout" && ctx.settles.length > 0 ? ctx.settles : [undefined];
+      for (const settle of settles) {
+        for (const replicas of ROLLOUT_SIZES) {
+          sizes.push(await runSize(ctx, replicas, cutover, handover, settle));
+        }
+      }
+    }
   }
   return sizes;
 }

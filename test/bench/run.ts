@@ -45,6 +45,8 @@ import {
   writeJson,
   writeMarkdown,
 } from "./report.ts";
+import { DEFAULT_HANDOVER_MODE } from "../../src/api/defaults.ts";
+import type { HandoverMode } from "../../src/api/types.ts";
 import type { RolloutCutover, RolloutSize } from "./rollout.ts";
 import { ROLLOUT_CUTOVERS, runRollout } from "./rollout.ts";
 import { apiCostTables, rolloutPhaseTable, rolloutTable } from "./tables.ts";
@@ -78,6 +80,10 @@ const { values } = parseArgs({
     // The rollout scenario: spec.cutover.mode of its groups, or EndpointSlice (spec.service)
     // (comma-separated: each is measured).
     cutover: { type: "string", default: "Immediate" },
+    // The rollout scenario: spec.handover.mode of its groups (comma-separated: each is measured).
+    handover: { type: "string", default: DEFAULT_HANDOVER_MODE },
+    // The rollout scenario: spec.handover.settleSeconds of OnRollout (comma-separated; default: the spec's).
+    settle: { type: "string", default: "" },
     // The rollout scenario: rollouts per size, instead of the mode's (quick 3, full 20).
     rollouts: { type: "string", default: "" },
   },
@@ -101,6 +107,18 @@ const CUTOVERS = values.cutover.split(",").map((c) => c.trim());
 for (const c of CUTOVERS) {
   if (!(ROLLOUT_CUTOVERS as readonly string[]).includes(c)) {
     throw new Error(`--cutover: ${JSON.stringify(c)} is not one of ${ROLLOUT_CUTOVERS.join(", ")}`);
+  }
+}
+const HANDOVERS = values.handover.split(",").map((c) => c.trim());
+for (const h of HANDOVERS) {
+  if (h !== "Disabled" && h !== "OnRollout") {
+    throw new Error(`--handover: ${JSON.stringify(h)} is not Disabled or OnRollout`);
+  }
+}
+const SETTLES = values.settle === "" ? [] : values.settle.split(",").map((v) => Number(v.trim()));
+for (const v of SETTLES) {
+  if (!Number.isInteger(v) || v < 0) {
+    throw new Error(`--settle: ${JSON.stringify(values.settle)} is no list of whole seconds`);
   }
 }
 const APICOST =
@@ -464,7 +482,11 @@ function buildSections(results: Results): { sections: ReportInput["sections"]; t
           "Service never without a ready endpoint for more than 500 ms.",
         "Each size runs once per `spec.cutover.mode` measured (`--cutover=Immediate,Verified`): " +
           "Immediate labels the new leader as soon as the Lease is written; Verified first waits " +
-          "until the Service no longer lists the old leader as ready (docs/semantics.md, Traffic).",
+          "until the Service no longer lists the old leader as ready (docs/semantics.md, Traffic). " +
+          "And once per `spec.handover.mode` (`--handover=Disabled,OnRollout`): OnRollout moves " +
+          "leadership to a pod of the new revision once it has been ready for `settleSeconds`, " +
+          "while the old holder still runs (reason Handover); Disabled moves it when the holder " +
+          "is deleted (docs/semantics.md, Hand-over).",
         "`--cutover=EndpointSlice` adds EndpointSlice mode (docs/service-mode.md): the group has " +
           "`spec.service` (port 80 to 8080) and no label-routed Service exists; the Service " +
           "measured is podium's selectorless `<group>-podium`, whose one EndpointSlice podium " +
@@ -654,6 +676,8 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
         slices,
         rollouts: ROLLOUTS,
         cutovers: CUTOVERS as RolloutCutover[],
+        handovers: HANDOVERS as HandoverMode[],
+        settles: SETTLES,
       });
       for (const r of rollout)
         if (r.error) errors.push(`rollout: ${String(r.replicas)} replicas: ${r.error}`);

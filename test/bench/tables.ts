@@ -13,16 +13,26 @@ function num(value: number, digits = 1): string {
   return value.toFixed(digits);
 }
 
+/** A size's hand-over setting as the tables show it ("—": a run before spec.handover existed). */
+function handoverOf(s: RolloutSize): string {
+  if (s.handover === undefined) return "—";
+  return s.settleSeconds === undefined
+    ? s.handover
+    : `${s.handover} (${String(s.settleSeconds)} s)`;
+}
+
 export function rolloutTable(sizes: readonly RolloutSize[]): Table {
   const rollouts = Math.max(...sizes.map((s) => s.rollouts));
   return {
     title: `rolling update (maxSurge 1, maxUnavailable 0), ${String(rollouts)} rollouts per size`,
     header: [
       "cutover",
+      "hand-over",
       "replicas",
       "rollouts",
       "transitions p50",
       "max",
+      "of them Handover",
       "no ready endpoint p50",
       "p95",
       "max",
@@ -33,13 +43,18 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
       "rollouts with a 0-ready event",
       "with 2+ ready",
       "rollout p50",
+      "load (1 min)",
     ],
     rows: sizes.map((s) => [
       s.cutover ?? "Immediate",
+      handoverOf(s),
       String(s.replicas),
       `${String(s.trials.length)}${s.error === undefined ? "" : ` (of ${String(s.rollouts)}: failed)`}`,
       num(s.transitions.p50, 0),
       num(s.transitions.max, 0),
+      s.handover === undefined
+        ? "—"
+        : `${String(s.trials.reduce((n, t) => n + (t.handovers ?? 0), 0))} of ${String(s.trials.reduce((n, t) => n + t.transitions, 0))}`,
       ms(s.noEndpoint.p50),
       ms(s.noEndpoint.p95),
       ms(s.noEndpoint.max),
@@ -50,6 +65,7 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
       String(s.trials.filter((t) => t.zeroReadyEvents > 0).length),
       String(s.trials.filter((t) => t.multiReadyEvents > 0).length),
       ms(s.rolloutTime.p50),
+      s.load === undefined ? "—" : `${num(s.load.start)}–${num(s.load.end)}`,
     ]),
     notes: [
       "`transitions`: the group's `status.transitions` after the rollout minus before (the JSON " +
@@ -60,7 +76,11 @@ export function rolloutTable(sizes: readonly RolloutSize[]): Table {
         "which it listed exactly one; 0 when it never listed none (the leader moved within one " +
         "EndpointSlice update, or never moved). `≠ 1 ready`: the same from the first event " +
         "with other than exactly one ready endpoint (none, or two at once) to the next with " +
-        "exactly one. `rollout`: from the template patch to the Deployment fully rolled out.",
+        "exactly one. `rollout`: from the template patch to the Deployment fully rolled out. " +
+        "`of them Handover`: transitions with reason Handover (leadership moved to a new pod " +
+        "while the old holder still ran, `spec.handover: OnRollout`) of all the size's " +
+        "transitions; the others were made when the holder was deleted. `load`: the machine's " +
+        "1-minute load average when the size started and ended (2 cores).",
       "A stretch of about 1 s is kube-controller-manager's EndpointSlice controller, not " +
         "podium: when the new leader's label arrives before the controller's cache has seen its " +
         "own update for the old leader's removal, it logs \"EndpointSlice informer cache is out " +
@@ -87,9 +107,10 @@ export function rolloutPhaseTable(sizes: readonly RolloutSize[]): Table | undefi
   };
   return {
     title: "rolling update: the phases of each transition, ms from detection (p50 / p95 / max)",
-    header: ["cutover", "replicas", "transitions", ...PHASES.map((p) => names[p])],
+    header: ["cutover", "hand-over", "replicas", "transitions", ...PHASES.map((p) => names[p])],
     rows: withPhases.map((s) => [
       s.cutover ?? "Immediate",
+      handoverOf(s),
       String(s.replicas),
       String(s.trials.reduce((n, t) => n + (t.phases?.length ?? 0), 0)),
       ...PHASES.map((p) => {

@@ -91,6 +91,7 @@ export function groupState(raw: RawObject): GroupState {
     lease?: { name?: string };
     leaderLabel?: { key?: string; value?: string };
     preferredHolder?: string;
+    handover?: { mode?: string };
     notReadyToleranceSeconds?: number;
   };
   const status = (raw.status ?? {}) as { epoch?: number };
@@ -108,6 +109,7 @@ export function groupState(raw: RawObject): GroupState {
     },
     leaseName: spec.lease?.name ?? name,
     ...(spec.preferredHolder === undefined ? {} : { preferredHolder: spec.preferredHolder }),
+    ...(spec.handover?.mode === undefined ? {} : { handover: spec.handover.mode }),
     notReadyToleranceSeconds: spec.notReadyToleranceSeconds ?? 0,
     ...(status.epoch === undefined ? {} : { statusEpoch: status.epoch }),
     deleting: m.deletionTimestamp !== undefined,

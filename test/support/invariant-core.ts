@@ -46,6 +46,9 @@
  *     - X is not a candidate (terminating, not Running, not Ready), even
  *       briefly (a flap the operator saw counts);
  *     - spec.preferredHolder names another pod that is a candidate;
+ *     - hand-over during a rollout (spec.handover not Disabled): X has a
+ *       revision label (pod-template-hash, controller-revision-hash) and
+ *       another candidate of the group has a different one;
  *     - the group's selector, leader label, mode or Lease name changed;
  *     - the test declared that it failed X's node (`nodeFailures`) before the
  *       change, and the node had not come back before X became the holder;
@@ -97,6 +100,8 @@ export interface GroupState {
   leaderLabel: { key: string; value: string };
   leaseName: string;
   preferredHolder?: string;
+  /** spec.handover.mode, when written (podium's default hands over). */
+  handover?: string;
   notReadyToleranceSeconds: number;
   /** status.epoch, when the operator has written one. */
   statusEpoch?: number;
@@ -344,8 +349,27 @@ function describeCause(
       return `preferredHolder ${preferred} is a candidate`;
     }
   }
+  if (group.handover !== "Disabled") {
+    const revision = revisionOf(pod);
+    const newer = [...pods.values()].find(
+      (p) =>
+        revision !== undefined &&
+        isCandidate(p) &&
+        selects(group.selector, p.labels) &&
+        revisionOf(p) !== undefined &&
+        revisionOf(p) !== revision,
+    );
+    if (newer !== undefined) {
+      return `hand-over: ${newer.name} of revision ${revisionOf(newer) ?? ""} is a candidate`;
+    }
+  }
   if (specKey(group) !== lease.specKey) return "selector, leader label, mode or Lease name changed";
   return undefined;
+}
+
+/** A pod's revision label (Deployment, then StatefulSet/DaemonSet), when it has one. */
+function revisionOf(pod: PodState): string | undefined {
+  return pod.labels["pod-template-hash"] ?? pod.labels["controller-revision-hash"];
 }
 
 /**

@@ -17,6 +17,8 @@ export interface DeploymentOptions {
    * default strategy.
    */
   surgeOneAtATime?: boolean;
+  /** spec.minReadySeconds: how long a new pod must be Ready before an old one goes. */
+  minReadySeconds?: number;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function createDeployment(
   namespace: string,
   name: string,
   replicas: number,
-  { podLabels = {}, surgeOneAtATime = true }: DeploymentOptions = {},
+  { podLabels = {}, surgeOneAtATime = true, minReadySeconds }: DeploymentOptions = {},
 ): Promise<void> {
   const labels = { app: name };
   await clients.apps.createNamespacedDeployment({
@@ -37,6 +39,7 @@ export async function createDeployment(
       metadata: { name, labels },
       spec: {
         replicas,
+        ...(minReadySeconds === undefined ? {} : { minReadySeconds }),
         selector: { matchLabels: labels },
         ...(surgeOneAtATime
           ? {

@@ -384,6 +384,21 @@ describe("invariant checker (d): no transition without a cause", () => {
     expect(preferred.check().violations).toEqual([]);
   });
 
+  it("accepts a hand-over to another revision's candidate unless spec.handover is Disabled", () => {
+    const rollout = (h: History): History =>
+      h
+        .pod("a", { labels: { app: "g", role: "leader", "pod-template-hash": "A" } })
+        .pod("n", { labels: { app: "g", "pod-template-hash": "B" } })
+        .unlabel("a")
+        .lease("n", 2)
+        .label("n", 2);
+    const on = rollout(elected());
+    expect(on.check().transitions.at(-1)?.cause).toBe("hand-over: n of revision B is a candidate");
+    expect(on.check().violations).toEqual([]);
+    const off = rollout(elected().group({ handover: "Disabled" }));
+    expect(checks(off.check())).toEqual(["transition-without-cause"]);
+  });
+
   it("takes a node failure the test declared, for the pods it names and from its time on", () => {
     const h = elected();
     const at = h.at;

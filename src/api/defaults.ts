@@ -119,7 +119,7 @@ export const MAX_FAILED_PROBES = 16;
  * measurements the default rests on.
  */
 export const DEFAULT_HANDOVER_MODE = "OnRollout";
-export const DEFAULT_HANDOVER_SETTLE_SECONDS = 1;
+export const DEFAULT_HANDOVER_SETTLE_SECONDS = 0;
 export const MAX_HANDOVER_SETTLE_SECONDS = 600;
 
 /** Inclusive bounds of the spec's numbers; an hour is far beyond any sane lease. */

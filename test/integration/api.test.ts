@@ -180,7 +180,7 @@ describe("the ElectionGroup API through kubectl", () => {
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
       cutover: { mode: "Immediate", timeoutSeconds: 5 },
-      handover: { mode: "OnRollout", settleSeconds: 1 },
+      handover: { mode: "OnRollout", settleSeconds: 0 },
     });
   });
 

@@ -81,7 +81,7 @@ describe("validateSpec: defaults", () => {
         paused: false,
         failureDetection: { nodeHeartbeatGraceSeconds: 18 },
         cutover: { mode: "Immediate", timeoutSeconds: 5 },
-        handover: { mode: "OnRollout", settleSeconds: 1 },
+        handover: { mode: "OnRollout", settleSeconds: 0 },
       },
     });
   });
@@ -156,7 +156,7 @@ describe("validateSpec: valid specs", () => {
       paused: false,
       failureDetection: { nodeHeartbeatGraceSeconds: 18 },
       cutover: { mode: "Immediate", timeoutSeconds: 5 },
-      handover: { mode: "OnRollout", settleSeconds: 1 },
+      handover: { mode: "OnRollout", settleSeconds: 0 },
     };
     expect(validateSpec(spec)).toEqual({ ok: true, spec });
   });

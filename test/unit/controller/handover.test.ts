@@ -95,8 +95,8 @@ describe("hand-over during a rollout in the reconcile", () => {
   });
 
   it("waits for the settle time: no write but status, and a look again when it has passed", async () => {
-    // web-b turned Ready 300 ms ago; the default settle time is 1 s.
-    const h = rollingOut({}, T0 + 700);
+    // web-b turned Ready 300 ms ago; the settle time is 1 s.
+    const h = rollingOut({ handover: { mode: "OnRollout", settleSeconds: 1 } }, T0 + 700);
 
     const result = await h.reconcile();
 

@@ -1,3 +1,6 @@
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { GROUP, PLURAL, VERSION } from "../../src/api/constants.ts";
 import type { ElectionGroup } from "../../src/api/types.ts";
 import { custom, deleteGroup } from "../support/groups.ts";
@@ -88,6 +91,13 @@ export async function inProbeNetwork<T>(
         await removeProbedGroups(ctx);
       } finally {
         await operator.stop();
+        // Its log, to read a trial's timeline against the trial's sentAt (nodes.ts logs it).
+        const file = path.join(
+          tmpdir(),
+          `podium-bench-probe-operator-${String(process.pid)}.jsonl`,
+        );
+        writeFileSync(file, operator.logs.map((l) => JSON.stringify(l)).join("\n") + "\n");
+        log(`probe: the operator's log is in ${file}`);
       }
     }
   } finally {

@@ -268,6 +268,7 @@ async function runCause(
           v === undefined ? "timeout" : `${v.toFixed(0)} ms`;
         log(
           `nodes ${cause} ${String(trials.length)}/${String(n)}: ${t.old} (${t.node}) -> ${t.next ?? "?"}; ` +
+            `sent ${new Date(t.sentAt).toISOString()}, ` +
             `label ${f(t.labelMs)}, EndpointSlice ${f(t.sliceMs)}`,
         );
       }

@@ -1,5 +1,6 @@
 // podium's benchmarks:
 // `node test/bench/run.ts [--quick|--full] [--only=failover,nodes,clientgo,controllerruntime,rollout,apicost]`
+// (`--nodes-causes=machine-probe,...` runs only those causes of the nodes scenario and writes no report)
 // (make bench / make bench-quick). Starts its own local control plane in
 // .cluster-bench/ (ports +21000), installs podium, runs the operator as a
 // child process, runs the scenarios, prints a table per scenario and writes
@@ -31,8 +32,8 @@ import { STOP_TITLES, runClientGo } from "./clientgo.ts";
 import type { Cause, CauseResult } from "./failover.ts";
 import { CAUSE_TITLES, runFailover } from "./failover.ts";
 import { log } from "./fixtures.ts";
-import type { NodeCauseResult } from "./nodes.ts";
-import { runNodes } from "./nodes.ts";
+import type { NodeCause, NodeCauseResult } from "./nodes.ts";
+import { NODE_CAUSES, runNodes } from "./nodes.ts";
 import type { SharedOperator } from "./node-probe.ts";
 import { NODES_HEADING, nodesFigure, nodesSection } from "./node-report.ts";
 import type { FigureRow, ReportInput, RunInfo, Stats, Table } from "./report.ts";
@@ -86,6 +87,9 @@ const { values } = parseArgs({
     settle: { type: "string", default: "" },
     // The rollout scenario: rollouts per size, instead of the mode's (quick 3, full 20).
     rollouts: { type: "string", default: "" },
+    // The nodes scenario: its causes (comma-separated; default all). A subset prints its tables
+    // but writes no report: the report holds the scenario whole.
+    "nodes-causes": { type: "string", default: "" },
   },
   strict: true,
 });
@@ -121,6 +125,17 @@ for (const v of SETTLES) {
     throw new Error(`--settle: ${JSON.stringify(values.settle)} is no list of whole seconds`);
   }
 }
+const NODES_CAUSES = (
+  values["nodes-causes"] === "" ? Object.keys(NODE_CAUSES) : values["nodes-causes"].split(",")
+).map((c) => c.trim()) as NodeCause[];
+for (const c of NODES_CAUSES) {
+  if (!(c in NODE_CAUSES)) {
+    throw new Error(
+      `--nodes-causes: ${JSON.stringify(c)} is not one of ${Object.keys(NODE_CAUSES).join(", ")}`,
+    );
+  }
+}
+const partialNodes = NODES_CAUSES.length < Object.keys(NODE_CAUSES).length;
 const APICOST =
   mode === "quick" ? { groups: 10, phaseSeconds: 120 } : { groups: 100, phaseSeconds: 300 };
 
@@ -599,7 +614,14 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   sharedClients = clients;
   const version = await clients.kc.makeApiClient(VersionApi).getCode();
   const startShared = (): ReturnType<typeof startOperator> =>
-    startOperator(operatorKubeconfig, { identity: "podium-bench", args: ["--log-level=info"] });
+    // 60 s for /readyz, as the probe cause's operator: after the nodes causes (dozens of kwok
+    // processes still running, load 10+ on 2 cores) Node starts and lists slowly, and the
+    // default 30 s was seen to expire when the probe cause started the shared operator again.
+    startOperator(operatorKubeconfig, {
+      identity: "podium-bench",
+      args: ["--log-level=info"],
+      readyTimeoutMs: 60_000,
+    });
   let operator = await startShared();
   log(`operator running (pid ${String(operator.pid)})`);
   // The nodes scenario's probe cause stands in for it meanwhile (node-probe.ts).
@@ -659,7 +681,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
       failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
     });
     await attempt("nodes", async () => {
-      nodes = await runNodes({ clients, kubeconfig, labels, slices, shared }, mode);
+      nodes = await runNodes({ clients, kubeconfig, labels, slices, shared }, mode, NODES_CAUSES);
       await stopAllMachines(clients);
     });
     await attempt("clientgo", async () => {
@@ -720,8 +742,15 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     errors,
     runs: Object.fromEntries(only.filter((s) => s !== "scale").map((s) => [s, info])),
   };
-  await writeReports(current);
-  log(`done in ${runtimeSeconds.toFixed(0)} s; wrote docs/benchmarks.md and docs/benchmarks/`);
+  // A subset of the nodes causes would replace the whole scenario in the report: print only.
+  const write = !(wants("nodes") && partialNodes);
+  await writeReports(current, write);
+  log(
+    `done in ${runtimeSeconds.toFixed(0)} s; ` +
+      (write
+        ? "wrote docs/benchmarks.md and docs/benchmarks/"
+        : "no report written (--nodes-causes)"),
+  );
 }
 
 /**
@@ -729,7 +758,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
  * docs/benchmarks/results.json and rewrites docs/benchmarks.md and the figure
  * from the merged results. Prints this run's tables on stdout.
  */
-async function writeReports(current: Results | undefined): Promise<void> {
+async function writeReports(current: Results | undefined, write = true): Promise<void> {
   const outDir = path.join(root, "docs/benchmarks");
   mkdirSync(outDir, { recursive: true });
   const resultsFile = path.join(outDir, "results.json");
@@ -762,6 +791,7 @@ async function writeReports(current: Results | undefined): Promise<void> {
     for (const t of tables) if (printed.has(t.title)) process.stdout.write(`\n${textTable(t)}\n`);
     for (const e of current.errors) process.stdout.write(`\nerror: ${e}\n`);
   }
+  if (!write) return;
 
   // Keys and sections this generator does not write (scale's) stay as they are.
   const mdFile = path.join(root, "docs/benchmarks.md");

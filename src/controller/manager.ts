@@ -27,6 +27,7 @@ import { OwnWrites } from "./own-writes.ts";
 import { dial } from "./probe-dial.ts";
 import { Prober } from "./prober.ts";
 import { Reconciler } from "./reconcile.ts";
+import { Renewals } from "./renewals.ts";
 import type { Writer } from "./writer.ts";
 import type { RouteWriter } from "./route-writer.ts";
 
@@ -84,6 +85,7 @@ export class Manager {
   readonly #store: Store;
   readonly #reconciler: Reconciler;
   readonly prober: Prober;
+  readonly #renewals: Renewals;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
@@ -142,7 +144,20 @@ export class Manager {
         this.queue.add(key, at);
       },
     });
+    this.#renewals = new Renewals({
+      store: this.#store,
+      ownWrites,
+      writer: options.writer,
+      clock,
+      log: options.logger.child({ controller: CONTROLLER_NAME, component: "renewals" }),
+      isBusy: (key) => this.queue.isBusy(key),
+      // No detection time: a renewal that needs a reconcile is no detected change.
+      reconcile: (key) => {
+        this.queue.add(key);
+      },
+    });
     this.#reconciler = new Reconciler({
+      renewals: this.#renewals,
       store: this.#store,
       validations,
       ownWrites,
@@ -262,6 +277,7 @@ export class Manager {
       void this.queue.shutDownWithDrain();
     };
     signal.addEventListener("abort", onAbort, { once: true });
+    this.#renewals.start(signal);
 
     await runWorkers(
       this.queue,
@@ -270,6 +286,8 @@ export class Manager {
         const slash = key.indexOf("/");
         const namespace = key.slice(0, slash);
         const name = key.slice(slash + 1);
+        // Never beside the group's own renewal: both write the Lease.
+        await this.#renewals.settled(key);
         const log = logger.child({
           controller: CONTROLLER_NAME,
           controllerGroup: GROUP,

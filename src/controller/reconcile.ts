@@ -10,7 +10,8 @@ import {
   plan,
 } from "../election/index.ts";
 import { fillFailedProbes, fillProbeCondition } from "../election/index.ts";
-import type { Blocker, Gate, ProbeRecord } from "../election/index.ts";
+import type { Blocker, Gate, Plan, ProbeRecord } from "../election/index.ts";
+import type { ElectionGroupSpec } from "../api/types.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -28,6 +29,7 @@ import { load } from "./load.ts";
 import { forgetNodeDisruption, reportNodeDisruption } from "./node-report.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
+import type { RenewalScheduler } from "./renewals.ts";
 import {
   recordOncePerGeneration,
   reportLabelConflict,
@@ -58,6 +60,11 @@ export interface ReconcilerDeps {
   /** Probes holders of groups with spec.failureDetection.probe; absent: nobody is probed. */
   prober?: Prober;
   probeRecord?: (groupKey: string, uid: string) => ProbeRecord | undefined;
+  /**
+   * Renews held Managed Leases on its own schedule (controller/renewals.ts);
+   * without it, a group is requeued for each renewal and renewed by a reconcile.
+   */
+  renewals?: RenewalScheduler;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -104,6 +111,7 @@ export class Reconciler {
     // load
     const loaded = load(deps, namespace, name);
     if (loaded === undefined) {
+      deps.renewals?.cancel(`${namespace}/${name}`);
       this.#groupMetrics.forget(namespace, name);
       forgetNodeDisruption(deps.metrics, namespace, name);
       deps.prober?.forget(`${namespace}/${name}`);
@@ -263,8 +271,41 @@ export class Reconciler {
     if (routed?.retry === true) return { requeueAfterMs: CONFLICT_RETRY_MS };
     const recheckMs =
       cutover.recheckAt === undefined ? undefined : Math.max(0, cutover.recheckAt - deps.now());
-    const requeueAfterMs = [next.requeueAfterMs, recheckMs].filter((ms) => ms !== undefined);
+    const lean = this.#scheduleRenewal(loaded, spec, next);
+    const requeueAfterMs = [lean ? next.recheckAfterMs : next.requeueAfterMs, recheckMs].filter(
+      (ms) => ms !== undefined,
+    );
     return requeueAfterMs.length === 0 ? {} : { requeueAfterMs: Math.min(...requeueAfterMs) };
+  }
+
+  /**
+   * Hands the plan's next renewal to the renewal scheduler, tied to the
+   * Lease's version as podium now knows it; returns whether it did (then the
+   * group is requeued only for its other rechecks).
+   */
+  #scheduleRenewal(loaded: Loaded, spec: ElectionGroupSpec, next: Plan): boolean {
+    const { renewals, ownWrites, store } = this.#deps;
+    const { namespace, name, uid } = loaded.group.metadata;
+    const key = `${namespace}/${name}`;
+    if (renewals === undefined) return false;
+    const lease = ownWrites.lease(
+      namespace,
+      loaded.leaseName,
+      store.lease(namespace, loaded.leaseName),
+    );
+    if (next.renewal === undefined || lease === undefined) {
+      renewals.cancel(key);
+      return false;
+    }
+    renewals.schedule(key, {
+      namespace,
+      leaseName: loaded.leaseName,
+      groupUID: uid,
+      spec,
+      ticket: { holder: next.renewal.holder, resourceVersion: lease.resourceVersion },
+      at: next.renewal.at,
+    });
+    return true;
   }
 
   /** Reports why a refused group touches nothing: status, an Event once per generation, a log line. */

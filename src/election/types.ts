@@ -137,6 +137,10 @@ export interface ManagedDecision {
   readyCandidates: number;
   /** When the group must be looked at again even if nothing changes (renewal, tolerance). */
   requeueAfterMs?: number;
+  /** The part of `requeueAfterMs` that is no renewal: the holder's tolerance, its node's heartbeat. */
+  recheckAfterMs?: number;
+  /** When the holder's Lease is next due for renewal, epoch ms; unset when leaderless. */
+  renewAt?: number;
 }
 
 export interface ObservedInput {

@@ -171,6 +171,11 @@ export class WorkQueue {
     if (this.#processing.size === 0) this.#drained?.();
   }
 
+  /** Whether `key` is queued, or handed to a worker and not yet `done`. */
+  isBusy(key: string): boolean {
+    return this.#dirty.has(key) || this.#processing.has(key);
+  }
+
   /** The number of keys waiting for a worker (not counting delayed or in-flight ones). */
   len(): number {
     return this.#queue.length;

@@ -27,6 +27,7 @@ import { OwnWrites } from "./own-writes.ts";
 import { dial } from "./probe-dial.ts";
 import { Prober } from "./prober.ts";
 import { Reconciler } from "./reconcile.ts";
+import { NodeRechecks } from "./node-rechecks.ts";
 import { Renewals } from "./renewals.ts";
 import type { Writer } from "./writer.ts";
 import type { RouteWriter } from "./route-writer.ts";
@@ -156,8 +157,17 @@ export class Manager {
         this.queue.add(key);
       },
     });
+    // A holder's node going stale queues its group with that instant (it jumps the queue).
+    const nodeRechecks = new NodeRechecks({
+      clock,
+      heartbeatAt: (node) => this.#store.nodeHeartbeat(node)?.observedAt,
+      enqueue: (key, at) => {
+        this.queue.add(key, at);
+      },
+    });
     this.#reconciler = new Reconciler({
       renewals: this.#renewals,
+      nodeRechecks,
       store: this.#store,
       validations,
       ownWrites,

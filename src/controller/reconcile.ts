@@ -7,6 +7,7 @@ import {
   fillStatus,
   fillTraffic,
   gate,
+  nodeHeartbeatGraceMs,
   plan,
 } from "../election/index.ts";
 import { fillFailedProbes, fillProbeCondition } from "../election/index.ts";
@@ -30,6 +31,7 @@ import { forgetNodeDisruption, reportNodeDisruption } from "./node-report.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
 import type { RenewalScheduler } from "./renewals.ts";
+import type { NodeRechecks } from "./node-rechecks.ts";
 import {
   recordOncePerGeneration,
   reportLabelConflict,
@@ -65,6 +67,11 @@ export interface ReconcilerDeps {
    * without it, a group is requeued for each renewal and renewed by a reconcile.
    */
   renewals?: RenewalScheduler;
+  /**
+   * Watches lean groups' holders' nodes with one timer per node; without it,
+   * a group is requeued for the instant its holder's heartbeat goes stale.
+   */
+  nodeRechecks?: NodeRechecks;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -112,6 +119,7 @@ export class Reconciler {
     const loaded = load(deps, namespace, name);
     if (loaded === undefined) {
       deps.renewals?.cancel(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       this.#groupMetrics.forget(namespace, name);
       forgetNodeDisruption(deps.metrics, namespace, name);
       deps.prober?.forget(`${namespace}/${name}`);
@@ -129,6 +137,7 @@ export class Reconciler {
       }
       this.#groupMetrics.forget(namespace, name);
       deps.prober?.forget(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       return {};
     }
     const spec = verdict.spec;
@@ -138,6 +147,7 @@ export class Reconciler {
     );
     if (verdict.verdict === "refuse" || spec === undefined) {
       deps.prober?.forget(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       if (refusal !== undefined) await this.#refuse(loaded, refusal, req);
       return {};
     }
@@ -272,9 +282,11 @@ export class Reconciler {
     const recheckMs =
       cutover.recheckAt === undefined ? undefined : Math.max(0, cutover.recheckAt - deps.now());
     const lean = this.#scheduleRenewal(loaded, spec, next);
-    const requeueAfterMs = [lean ? next.recheckAfterMs : next.requeueAfterMs, recheckMs].filter(
-      (ms) => ms !== undefined,
-    );
+    const watched = lean && this.#watchHolderNode(loaded, spec, next);
+    const own = lean
+      ? [next.recheckAfterMs, watched ? undefined : next.nodeRecheckAfterMs]
+      : [next.requeueAfterMs];
+    const requeueAfterMs = [...own, recheckMs].filter((ms) => ms !== undefined);
     return requeueAfterMs.length === 0 ? {} : { requeueAfterMs: Math.min(...requeueAfterMs) };
   }
 
@@ -305,6 +317,32 @@ export class Reconciler {
       ticket: { holder: next.renewal.holder, resourceVersion: lease.resourceVersion },
       at: next.renewal.at,
     });
+    return true;
+  }
+
+  /**
+   * Hands the holder's node heartbeat recheck to the per-node timers; returns
+   * whether it did. Not while heartbeats are distrusted (the group then looks
+   * again on its own short timer) nor for a holder with no node heartbeat.
+   */
+  #watchHolderNode(loaded: Loaded, spec: ElectionGroupSpec, next: Plan): boolean {
+    const { nodeRechecks } = this.#deps;
+    if (nodeRechecks === undefined) return false;
+    const { namespace, name } = loaded.group.metadata;
+    const key = `${namespace}/${name}`;
+    const uid = next.renewal?.holder.uid;
+    const pod = uid === undefined ? undefined : loaded.podViews.find((p) => p.uid === uid);
+    const node = pod?.nodeName;
+    if (
+      next.nodeRecheckAfterMs === undefined ||
+      node === undefined ||
+      node === "" ||
+      loaded.nodeDisruption?.active === true
+    ) {
+      nodeRechecks.forget(key);
+      return false;
+    }
+    nodeRechecks.watch(key, node, nodeHeartbeatGraceMs(spec));
     return true;
   }
 

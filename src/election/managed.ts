@@ -72,7 +72,7 @@ export function decideManaged(input: ManagedInput): ManagedDecision {
   const recheck = holderNodeRecheckMs(decision.holder?.uid, input.pods, input.now);
   if (recheck !== undefined) {
     decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, recheck);
-    decision.recheckAfterMs = Math.min(decision.recheckAfterMs ?? Infinity, recheck);
+    decision.nodeRecheckAfterMs = recheck;
   }
   return decision;
 }

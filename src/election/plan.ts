@@ -37,8 +37,14 @@ export interface Plan {
    * (controller/renewals.ts) looks again only after `recheckAfterMs`.
    */
   renewal?: { at: number; holder: PodRef };
-  /** The part of `requeueAfterMs` that is no renewal; unset when only the renewal asks for it. */
+  /** The part of `requeueAfterMs` that is neither renewal nor `nodeRecheckAfterMs`. */
   recheckAfterMs?: number;
+  /**
+   * The part of `requeueAfterMs` that is only the holder's node heartbeat
+   * going stale; a shell that watches nodes with one timer each
+   * (controller/node-rechecks.ts) leaves it out of the group's requeue.
+   */
+  nodeRecheckAfterMs?: number;
   /**
    * Observed: the valid Lease's holder stands for no pod of the group (none,
    * or more than one). The shell warns once per holder: an Event and a log line.
@@ -103,6 +109,9 @@ export function planManaged(input: PlanInput): Plan {
     out.renewal = { at: decision.renewAt, holder: decision.holder };
   }
   if (decision.recheckAfterMs !== undefined) out.recheckAfterMs = decision.recheckAfterMs;
+  if (decision.nodeRecheckAfterMs !== undefined) {
+    out.nodeRecheckAfterMs = decision.nodeRecheckAfterMs;
+  }
 
   const removals: PodRef[] = [...decision.removeLabel];
   const former = input.leaseHolderPod;

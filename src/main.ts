@@ -3,7 +3,7 @@ import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { Manager } from "./controller/manager.ts";
 import { createWriter } from "./controller/writer.ts";
 import { createRouteWriter } from "./controller/route-writer.ts";
-import { createClientFactory } from "./kube/client.ts";
+import { createApiClients } from "./kube/client.ts";
 import { realClock } from "./kube/clock.ts";
 import { KubeLeaseLock, LeaderElector } from "./leaderelection/index.ts";
 import { prometheusMetrics } from "./leaderelection/prometheus.ts";
@@ -34,7 +34,7 @@ function loadKubeConfig(options: Options): KubeConfig {
 async function run(options: Options, logger: Logger): Promise<number> {
   const metrics = createMetrics();
   const kc = loadKubeConfig(options);
-  const makeClient = createClientFactory(kc, {
+  const { make: makeClient, send } = createApiClients(kc, {
     qps: options.kubeApiQps,
     burst: options.kubeApiBurst,
     requestTimeoutMs: options.kubeApiTimeoutMs,
@@ -45,7 +45,7 @@ async function run(options: Options, logger: Logger): Promise<number> {
   const manager = new Manager({
     kc,
     namespaces: options.namespaces,
-    writer: createWriter(makeClient),
+    writer: createWriter(makeClient, send),
     routeWriter: createRouteWriter(makeClient),
     recorder,
     metrics,

@@ -6,7 +6,7 @@
  */
 import { EventReason } from "../api/constants.ts";
 import type { LeaderLabel } from "../api/types.ts";
-import type { Plan, PodRef } from "../election/index.ts";
+import type { LeaseRecord, Plan, PodRef } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { CachedLease } from "../sources/leases.ts";
 import type { Loaded } from "./load.ts";
@@ -86,23 +86,49 @@ export async function writeLease(
     ? await deps.writer.createLease(group, name, record, signal)
     : await deps.writer.updateLease(namespace, name, cached?.resourceVersion ?? "", record, signal);
   if (result.outcome === "ok" && result.resourceVersion !== undefined) {
-    const written: CachedLease = {
+    rememberLeaseWrite(
+      deps.ownWrites,
+      group.metadata.uid,
       namespace,
       name,
-      uid: cached?.uid ?? "",
-      resourceVersion: result.resourceVersion,
-      holder: record.holder,
-      transitions: record.transitions,
-      durationSeconds: record.durationSeconds,
-      renewTime: record.renewTime,
-      acquireTime: record.acquireTime,
-      observedAt: record.renewTime,
-      ownerUIDs: cached?.ownerUIDs ?? [group.metadata.uid],
-    };
-    if (record.holderUID !== undefined) written.holderUID = record.holderUID;
-    deps.ownWrites.leaseWritten(cached, written);
+      cached,
+      record,
+      result.resourceVersion,
+    );
   }
   return result.outcome;
+}
+
+/**
+ * Remembers a successful Lease write as the Lease it produced, based on
+ * `cached` (read-own-writes: the reconcile or renewal that follows reads it
+ * until the watch delivers it).
+ */
+export function rememberLeaseWrite(
+  ownWrites: OwnWrites,
+  groupUID: string,
+  namespace: string,
+  name: string,
+  cached: CachedLease | undefined,
+  record: LeaseRecord,
+  resourceVersion: string,
+): CachedLease {
+  const written: CachedLease = {
+    namespace,
+    name,
+    uid: cached?.uid ?? "",
+    resourceVersion,
+    holder: record.holder,
+    transitions: record.transitions,
+    durationSeconds: record.durationSeconds,
+    renewTime: record.renewTime,
+    acquireTime: record.acquireTime,
+    observedAt: record.renewTime,
+    ownerUIDs: cached?.ownerUIDs ?? [groupUID],
+  };
+  if (record.holderUID !== undefined) written.holderUID = record.holderUID;
+  ownWrites.leaseWritten(cached, written);
+  return written;
 }
 
 /**

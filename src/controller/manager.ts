@@ -27,6 +27,8 @@ import { OwnWrites } from "./own-writes.ts";
 import { dial } from "./probe-dial.ts";
 import { Prober } from "./prober.ts";
 import { Reconciler } from "./reconcile.ts";
+import { NodeRechecks } from "./node-rechecks.ts";
+import { Renewals } from "./renewals.ts";
 import type { Writer } from "./writer.ts";
 import type { RouteWriter } from "./route-writer.ts";
 
@@ -84,6 +86,7 @@ export class Manager {
   readonly #store: Store;
   readonly #reconciler: Reconciler;
   readonly prober: Prober;
+  readonly #renewals: Renewals;
 
   constructor(options: ManagerOptions) {
     this.#options = options;
@@ -142,7 +145,29 @@ export class Manager {
         this.queue.add(key, at);
       },
     });
+    this.#renewals = new Renewals({
+      store: this.#store,
+      ownWrites,
+      writer: options.writer,
+      clock,
+      log: options.logger.child({ controller: CONTROLLER_NAME, component: "renewals" }),
+      isBusy: (key) => this.queue.isBusy(key),
+      // No detection time: a renewal that needs a reconcile is no detected change.
+      reconcile: (key) => {
+        this.queue.add(key);
+      },
+    });
+    // A holder's node going stale queues its group with that instant (it jumps the queue).
+    const nodeRechecks = new NodeRechecks({
+      clock,
+      heartbeatAt: (node) => this.#store.nodeHeartbeat(node)?.observedAt,
+      enqueue: (key, at) => {
+        this.queue.add(key, at);
+      },
+    });
     this.#reconciler = new Reconciler({
+      renewals: this.#renewals,
+      nodeRechecks,
       store: this.#store,
       validations,
       ownWrites,
@@ -262,6 +287,7 @@ export class Manager {
       void this.queue.shutDownWithDrain();
     };
     signal.addEventListener("abort", onAbort, { once: true });
+    this.#renewals.start(signal);
 
     await runWorkers(
       this.queue,
@@ -270,6 +296,8 @@ export class Manager {
         const slash = key.indexOf("/");
         const namespace = key.slice(0, slash);
         const name = key.slice(slash + 1);
+        // Never beside the group's own renewal: both write the Lease.
+        await this.#renewals.settled(key);
         const log = logger.child({
           controller: CONTROLLER_NAME,
           controllerGroup: GROUP,

@@ -7,10 +7,12 @@ import {
   fillStatus,
   fillTraffic,
   gate,
+  nodeHeartbeatGraceMs,
   plan,
 } from "../election/index.ts";
 import { fillFailedProbes, fillProbeCondition } from "../election/index.ts";
-import type { Blocker, Gate, ProbeRecord } from "../election/index.ts";
+import type { Blocker, Gate, Plan, ProbeRecord } from "../election/index.ts";
+import type { ElectionGroupSpec } from "../api/types.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -28,6 +30,8 @@ import { load } from "./load.ts";
 import { forgetNodeDisruption, reportNodeDisruption } from "./node-report.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
+import type { RenewalScheduler } from "./renewals.ts";
+import type { NodeRechecks } from "./node-rechecks.ts";
 import {
   recordOncePerGeneration,
   reportLabelConflict,
@@ -58,6 +62,16 @@ export interface ReconcilerDeps {
   /** Probes holders of groups with spec.failureDetection.probe; absent: nobody is probed. */
   prober?: Prober;
   probeRecord?: (groupKey: string, uid: string) => ProbeRecord | undefined;
+  /**
+   * Renews held Managed Leases on its own schedule (controller/renewals.ts);
+   * without it, a group is requeued for each renewal and renewed by a reconcile.
+   */
+  renewals?: RenewalScheduler;
+  /**
+   * Watches lean groups' holders' nodes with one timer per node; without it,
+   * a group is requeued for the instant its holder's heartbeat goes stale.
+   */
+  nodeRechecks?: NodeRechecks;
 }
 
 /** One reconcile's request: the group, the abort signal, when its cause was seen, its logger. */
@@ -104,6 +118,8 @@ export class Reconciler {
     // load
     const loaded = load(deps, namespace, name);
     if (loaded === undefined) {
+      deps.renewals?.cancel(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       this.#groupMetrics.forget(namespace, name);
       forgetNodeDisruption(deps.metrics, namespace, name);
       deps.prober?.forget(`${namespace}/${name}`);
@@ -121,6 +137,7 @@ export class Reconciler {
       }
       this.#groupMetrics.forget(namespace, name);
       deps.prober?.forget(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       return {};
     }
     const spec = verdict.spec;
@@ -130,6 +147,7 @@ export class Reconciler {
     );
     if (verdict.verdict === "refuse" || spec === undefined) {
       deps.prober?.forget(`${namespace}/${name}`);
+      deps.nodeRechecks?.forget(`${namespace}/${name}`);
       if (refusal !== undefined) await this.#refuse(loaded, refusal, req);
       return {};
     }
@@ -263,8 +281,69 @@ export class Reconciler {
     if (routed?.retry === true) return { requeueAfterMs: CONFLICT_RETRY_MS };
     const recheckMs =
       cutover.recheckAt === undefined ? undefined : Math.max(0, cutover.recheckAt - deps.now());
-    const requeueAfterMs = [next.requeueAfterMs, recheckMs].filter((ms) => ms !== undefined);
+    const lean = this.#scheduleRenewal(loaded, spec, next);
+    const watched = lean && this.#watchHolderNode(loaded, spec, next);
+    const own = lean
+      ? [next.recheckAfterMs, watched ? undefined : next.nodeRecheckAfterMs]
+      : [next.requeueAfterMs];
+    const requeueAfterMs = [...own, recheckMs].filter((ms) => ms !== undefined);
     return requeueAfterMs.length === 0 ? {} : { requeueAfterMs: Math.min(...requeueAfterMs) };
+  }
+
+  /**
+   * Hands the plan's next renewal to the renewal scheduler, tied to the
+   * Lease's version as podium now knows it; returns whether it did (then the
+   * group is requeued only for its other rechecks).
+   */
+  #scheduleRenewal(loaded: Loaded, spec: ElectionGroupSpec, next: Plan): boolean {
+    const { renewals, ownWrites, store } = this.#deps;
+    const { namespace, name, uid } = loaded.group.metadata;
+    const key = `${namespace}/${name}`;
+    if (renewals === undefined) return false;
+    const lease = ownWrites.lease(
+      namespace,
+      loaded.leaseName,
+      store.lease(namespace, loaded.leaseName),
+    );
+    if (next.renewal === undefined || lease === undefined) {
+      renewals.cancel(key);
+      return false;
+    }
+    renewals.schedule(key, {
+      namespace,
+      leaseName: loaded.leaseName,
+      groupUID: uid,
+      spec,
+      ticket: { holder: next.renewal.holder, resourceVersion: lease.resourceVersion },
+      at: next.renewal.at,
+    });
+    return true;
+  }
+
+  /**
+   * Hands the holder's node heartbeat recheck to the per-node timers; returns
+   * whether it did. Not while heartbeats are distrusted (the group then looks
+   * again on its own short timer) nor for a holder with no node heartbeat.
+   */
+  #watchHolderNode(loaded: Loaded, spec: ElectionGroupSpec, next: Plan): boolean {
+    const { nodeRechecks } = this.#deps;
+    if (nodeRechecks === undefined) return false;
+    const { namespace, name } = loaded.group.metadata;
+    const key = `${namespace}/${name}`;
+    const uid = next.renewal?.holder.uid;
+    const pod = uid === undefined ? undefined : loaded.podViews.find((p) => p.uid === uid);
+    const node = pod?.nodeName;
+    if (
+      next.nodeRecheckAfterMs === undefined ||
+      node === undefined ||
+      node === "" ||
+      loaded.nodeDisruption?.active === true
+    ) {
+      nodeRechecks.forget(key);
+      return false;
+    }
+    nodeRechecks.watch(key, node, nodeHeartbeatGraceMs(spec));
+    return true;
   }
 
   /** Reports why a refused group touches nothing: status, an Event once per generation, a log line. */

@@ -59,6 +59,8 @@ export type {
 export { decidingRule, newestRevision, nextHolderComparator, rankNextHolders } from "./order.ts";
 export type { RankContext, RankRuleName } from "./order.ts";
 export { plan, planManaged, planObserved } from "./plan.ts";
+export { nextRenewal } from "./renewal.ts";
+export type { RenewalInput, RenewalStep, RenewalTicket } from "./renewal.ts";
 export type { LabelRemoval, Plan, PlanInput } from "./plan.ts";
 export {
   isEmptySelector,

@@ -72,6 +72,7 @@ export function decideManaged(input: ManagedInput): ManagedDecision {
   const recheck = holderNodeRecheckMs(decision.holder?.uid, input.pods, input.now);
   if (recheck !== undefined) {
     decision.requeueAfterMs = Math.min(decision.requeueAfterMs ?? Infinity, recheck);
+    decision.nodeRecheckAfterMs = recheck;
   }
   return decision;
 }
@@ -95,7 +96,7 @@ function decide(input: ManagedInput): ManagedDecision {
       if (handover.kind === "handover") {
         const { to } = handover;
         return {
-          ...elect(to, state.pod.name, TransitionReason.Handover, state.lease, spec),
+          ...elect(to, state.pod.name, TransitionReason.Handover, state.lease, spec, now),
           removeLabel: labelled.filter((p) => p.uid !== to.uid).map(ref),
           ...counts,
         };
@@ -103,11 +104,13 @@ function decide(input: ManagedInput): ManagedDecision {
       const kept: ManagedDecision = { ...keep(state, spec, labelled, now), ...counts };
       if (handover.kind === "wait") {
         kept.requeueAfterMs = Math.min(kept.requeueAfterMs ?? Infinity, handover.afterMs);
+        // The hand-over's wait is a look again, not a renewal: it survives lean renewals.
+        kept.recheckAfterMs = Math.min(kept.recheckAfterMs ?? Infinity, handover.afterMs);
       }
       return kept;
     }
     return {
-      ...elect(preferred, state.pod.name, TransitionReason.PreferredHolder, state.lease, spec),
+      ...elect(preferred, state.pod.name, TransitionReason.PreferredHolder, state.lease, spec, now),
       removeLabel: labelled.filter((p) => p.uid !== preferred.uid).map(ref),
       ...counts,
     };
@@ -117,7 +120,7 @@ function decide(input: ManagedInput): ManagedDecision {
   const reason = state.kind === "lost" ? state.reason : TransitionReason.Elected;
   const node = state.kind === "lost" ? state.node : undefined;
   if (first !== undefined) {
-    const elected = elect(first, from, reason, lease, spec);
+    const elected = elect(first, from, reason, lease, spec, now);
     if (node !== undefined && elected.transition) elected.transition.node = node;
     return {
       ...elected,
@@ -209,7 +212,9 @@ function keep(
     removeLabel: labelled.filter((p) => p.uid !== pod.uid).map(ref),
     lease: renewNow ? { kind: "renew", holder } : { kind: "none" },
     requeueAfterMs: Math.min(untilRenewal, state.toleranceLeftMs ?? Infinity),
+    renewAt: now + untilRenewal,
   };
+  if (state.toleranceLeftMs !== undefined) decision.recheckAfterMs = state.toleranceLeftMs;
   const epoch = String(lease.transitions);
   if (
     isCandidate(pod) &&
@@ -227,6 +232,7 @@ function elect(
   reason: TransitionReason,
   lease: LeaseView | undefined,
   spec: ElectionGroupSpec,
+  now: number,
 ): Omit<ManagedDecision, "candidates" | "readyCandidates" | "removeLabel"> {
   const holder = ref(next);
   const epoch = lease === undefined ? 1 : lease.transitions + 1;
@@ -240,6 +246,7 @@ function elect(
     addLabel: { ...holder, epoch },
     // The new holder's first renewal.
     requeueAfterMs: renewIntervalMs(spec),
+    renewAt: now + renewIntervalMs(spec),
   };
 }
 

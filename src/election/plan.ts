@@ -32,6 +32,20 @@ export interface Plan {
   /** Look at the group again after this long even if nothing changes. */
   requeueAfterMs?: number;
   /**
+   * Managed, when the plan leaves a holder: the Lease's next renewal (epoch
+   * ms) and the holder it is for. A shell that renews on its own schedule
+   * (controller/renewals.ts) looks again only after `recheckAfterMs`.
+   */
+  renewal?: { at: number; holder: PodRef };
+  /** The part of `requeueAfterMs` that is neither renewal nor `nodeRecheckAfterMs`. */
+  recheckAfterMs?: number;
+  /**
+   * The part of `requeueAfterMs` that is only the holder's node heartbeat
+   * going stale; a shell that watches nodes with one timer each
+   * (controller/node-rechecks.ts) leaves it out of the group's requeue.
+   */
+  nodeRecheckAfterMs?: number;
+  /**
    * Observed: the valid Lease's holder stands for no pod of the group (none,
    * or more than one). The shell warns once per holder: an Event and a log line.
    */
@@ -91,6 +105,13 @@ export function planManaged(input: PlanInput): Plan {
   const out: Plan = { removeLabel: [], summary };
   if (decision.requeueAfterMs !== undefined) out.requeueAfterMs = decision.requeueAfterMs;
   if (reportOnly) return out;
+  if (decision.renewAt !== undefined && decision.holder !== undefined) {
+    out.renewal = { at: decision.renewAt, holder: decision.holder };
+  }
+  if (decision.recheckAfterMs !== undefined) out.recheckAfterMs = decision.recheckAfterMs;
+  if (decision.nodeRecheckAfterMs !== undefined) {
+    out.nodeRecheckAfterMs = decision.nodeRecheckAfterMs;
+  }
 
   const removals: PodRef[] = [...decision.removeLabel];
   const former = input.leaseHolderPod;

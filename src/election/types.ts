@@ -137,6 +137,12 @@ export interface ManagedDecision {
   readyCandidates: number;
   /** When the group must be looked at again even if nothing changes (renewal, tolerance). */
   requeueAfterMs?: number;
+  /** The part of `requeueAfterMs` that is neither renewal nor node heartbeat: tolerance, hand-over. */
+  recheckAfterMs?: number;
+  /** When the holder's Lease is next due for renewal, epoch ms; unset when leaderless. */
+  renewAt?: number;
+  /** The part of `requeueAfterMs` that is the holder's node heartbeat going stale. */
+  nodeRecheckAfterMs?: number;
 }
 
 export interface ObservedInput {

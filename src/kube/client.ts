@@ -1,4 +1,5 @@
 import {
+  HttpMethod,
   IsomorphicFetchHttpLibrary,
   Observable,
   ServerConfiguration,
@@ -243,14 +244,49 @@ class InstrumentedHttpLibrary implements HttpLibrary {
   }
 }
 
+/** A request sent as is: the API path, its JSON body already serialised, its Content-Type. */
+export interface RawRequest {
+  method: "PATCH";
+  path: string;
+  body: string;
+  contentType: string;
+  signal: AbortSignal;
+}
+
+/** The status code and the unparsed body of a raw request's response. */
+export interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/** Sends a {@link RawRequest} with the factory's limits, pool and metrics. */
+export type RawSend = (request: RawRequest) => Promise<RawResponse>;
+
+/** The typed API clients' factory and the raw sender, over one rate limit, pool and metrics. */
+export interface ApiClients {
+  make: ClientFactory;
+  /**
+   * Sends a request without client-node's serialisation of the body or
+   * deserialisation of the response: for the hot writes whose response
+   * podium reads one field of (a Lease renewal's resourceVersion).
+   */
+  send: RawSend;
+}
+
 /**
  * Builds typed API clients that share one rate limit, one connection pool and
  * one set of `rest_client_*` metrics; the drop-in for `kc.makeApiClient`.
  */
 export function createClientFactory(kc: KubeConfig, options: ClientOptions): ClientFactory {
+  return createApiClients(kc, options).make;
+}
+
+/** {@link createClientFactory}, with a raw sender beside it on the same limits and pool. */
+export function createApiClients(kc: KubeConfig, options: ClientOptions): ApiClients {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const httpApi = new InstrumentedHttpLibrary(options);
+  const server = new ServerConfiguration(cluster.server, {});
   const userAgent: ObservableMiddleware = {
     pre: (ctx) => {
       ctx.setHeaderParam("User-Agent", options.userAgent);
@@ -259,12 +295,24 @@ export function createClientFactory(kc: KubeConfig, options: ClientOptions): Cli
     post: (ctx) => of(ctx),
   };
   const config = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
+    baseServer: server,
     authMethods: { default: kc },
     middleware: [userAgent],
     httpApi,
   });
-  return <T>(api: ApiType<T>) => new api(config);
+  const send: RawSend = async (req) => {
+    req.signal.throwIfAborted();
+    const ctx = server.makeRequestContext(req.path, HttpMethod[req.method]);
+    ctx.setHeaderParam("Content-Type", req.contentType);
+    ctx.setHeaderParam("Accept", "application/json");
+    ctx.setHeaderParam("User-Agent", options.userAgent);
+    ctx.setBody(req.body);
+    await kc.applySecurityAuthentication(ctx);
+    ctx.setSignal(req.signal);
+    const response = await httpApi.send(ctx).toPromise();
+    return { status: response.httpStatusCode, body: await response.body.text() };
+  };
+  return { make: <T>(api: ApiType<T>) => new api(config), send };
 }
 
 /**

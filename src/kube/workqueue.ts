@@ -25,6 +25,11 @@ export interface WorkQueueOptions {
  * key added while it is being processed is queued again when `done` is called,
  * so the change that caused the add is never lost.
  *
+ * Priority: a key added with a detection time (a change was seen, which may
+ * need a fail-over) is handed out before keys added without one (resyncs,
+ * requeues, renewals handed over), even those queued earlier, so that the
+ * idle groups' periodic work never delays a fail-over.
+ *
  * Every key returned by `get` must be passed to `done` exactly once.
  * Unlike client-go, `get` hands out nothing once the queue is shutting down,
  * even if keys are still queued: a stopping operator should not start new
@@ -40,8 +45,16 @@ export class WorkQueue {
 
   /** When the change behind each pending key was first seen, for keys added with one. */
   readonly #detectedAt = new Map<string, number>();
-  /** Keys waiting for a worker, in order; each is also in `#dirty`. */
+  /**
+   * Keys waiting for a worker, in two FIFOs: `#urgent` for keys added with a
+   * detection time (a change was seen: it may need a fail-over), `#queue` for
+   * the rest (resyncs, requeues, renewals handed over). Workers take urgent
+   * keys first. `#where` says which FIFO holds a key's live entry; an entry
+   * that disagrees (the key was promoted, or taken) is stale and skipped.
+   */
   #queue: string[] = [];
+  #urgent: string[] = [];
+  readonly #where = new Map<string, "urgent" | "normal">();
   /** Keys that need processing: queued, or re-added while being processed. */
   readonly #dirty = new Set<string>();
   /** Keys handed out by `get` and not yet `done`, with when they were handed out. */
@@ -87,14 +100,33 @@ export class WorkQueue {
     if (detectedAt !== undefined && !this.#detectedAt.has(key)) {
       this.#detectedAt.set(key, detectedAt);
     }
-    if (this.#dirty.has(key)) return;
+    if (this.#dirty.has(key)) {
+      // A detected change jumps ahead of the resyncs and requeues queued before it.
+      if (detectedAt !== undefined && this.#where.get(key) === "normal") {
+        this.#where.set(key, "urgent");
+        this.#urgent.push(key);
+        this.#handOut();
+      }
+      return;
+    }
     this.#metrics?.adds.inc(this.#labels);
     this.#dirty.add(key);
     // A key being processed is queued again by `done`.
     if (this.#processing.has(key)) return;
+    this.#push(key);
+  }
+
+  /** Queues a dirty key: urgent when a detection time waits for it. */
+  #push(key: string): void {
     this.#addedAt.set(key, this.#clock.now());
-    this.#queue.push(key);
-    this.#metrics?.depth.set(this.#labels, this.#queue.length);
+    if (this.#detectedAt.has(key)) {
+      this.#where.set(key, "urgent");
+      this.#urgent.push(key);
+    } else {
+      this.#where.set(key, "normal");
+      this.#queue.push(key);
+    }
+    this.#metrics?.depth.set(this.#labels, this.#where.size);
     this.#handOut();
   }
 
@@ -162,18 +194,18 @@ export class WorkQueue {
     if (startedAt === undefined) return;
     this.#processing.delete(key);
     this.#metrics?.workDuration.observe(this.#labels, (this.#clock.now() - startedAt) / 1000);
-    if (this.#dirty.has(key) && !this.#shuttingDown) {
-      this.#addedAt.set(key, this.#clock.now());
-      this.#queue.push(key);
-      this.#metrics?.depth.set(this.#labels, this.#queue.length);
-      this.#handOut();
-    }
+    if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
     if (this.#processing.size === 0) this.#drained?.();
+  }
+
+  /** Whether `key` is queued, or handed to a worker and not yet `done`. */
+  isBusy(key: string): boolean {
+    return this.#dirty.has(key) || this.#processing.has(key);
   }
 
   /** The number of keys waiting for a worker (not counting delayed or in-flight ones). */
   len(): number {
-    return this.#queue.length;
+    return this.#where.size;
   }
 
   /** True once `shutDown` or `shutDownWithDrain` was called. */
@@ -214,15 +246,16 @@ export class WorkQueue {
 
   /** Moves the next queued key to processing, or returns undefined if none is queued. */
   #take(): string | undefined {
-    const key = this.#queue.shift();
+    const key = this.#next();
     if (key === undefined) return undefined;
     const now = this.#clock.now();
+    this.#where.delete(key);
     this.#dirty.delete(key);
     this.#processing.set(key, now);
     const addedAt = this.#addedAt.get(key);
     this.#addedAt.delete(key);
     if (this.#metrics) {
-      this.#metrics.depth.set(this.#labels, this.#queue.length);
+      this.#metrics.depth.set(this.#labels, this.#where.size);
       if (addedAt !== undefined) {
         this.#metrics.queueDuration.observe(this.#labels, (now - addedAt) / 1000);
       }
@@ -230,12 +263,26 @@ export class WorkQueue {
     return key;
   }
 
+  /** The next live key, urgent ones first, skipping stale entries; undefined when none. */
+  #next(): string | undefined {
+    for (;;) {
+      const key = this.#urgent.shift();
+      if (key === undefined) break;
+      if (this.#where.get(key) === "urgent") return key;
+    }
+    for (;;) {
+      const key = this.#queue.shift();
+      if (key === undefined) return undefined;
+      if (this.#where.get(key) === "normal") return key;
+    }
+  }
+
   /** Gives queued keys to blocked workers, synchronously, so no key sits queued while a worker waits. */
   #handOut(): void {
-    while (this.#waiters.length > 0 && this.#queue.length > 0) {
-      const resolve = this.#waiters.shift();
+    while (this.#waiters.length > 0 && this.#where.size > 0) {
       const key = this.#take();
-      if (resolve && key !== undefined) resolve(key);
+      if (key === undefined) return;
+      this.#waiters.shift()?.(key);
     }
   }
 

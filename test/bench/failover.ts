@@ -14,6 +14,7 @@ import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";
 import type { LabelWatch, SliceWatch } from "./watch.ts";
 import { now, sleep, until } from "./watch.ts";
+import { pool } from "./scale.ts";
 
 // Scenario 1: unplanned fail-over of podium in Managed mode. Each trial makes
 // the current leader stop being a candidate in one of two ways and measures,
@@ -22,13 +23,22 @@ import { now, sleep, until } from "./watch.ts";
 // Service's EndpointSlices list that pod alone as ready.
 
 // A node deleted or dead: the nodes scenario (nodes.ts).
-export type Cause = "notready" | "pod-delete";
+// The `-idle` causes: the same, with idle groups beside the measured one
+// (FAILOVER_IDLE_GROUPS): their renewals, resyncs and rechecks must not delay it.
+export type Cause = "notready" | "pod-delete" | "notready-idle" | "pod-delete-idle";
 
-export const CAUSES: readonly Cause[] = ["notready", "pod-delete"];
+export const CAUSES: readonly Cause[] = [
+  "notready",
+  "pod-delete",
+  "notready-idle",
+  "pod-delete-idle",
+];
 
 export const CAUSE_TITLES: Record<Cause, string> = {
   notready: "leader NotReady (status patch)",
   "pod-delete": "leader pod deleted",
+  "notready-idle": "leader NotReady, idle groups beside",
+  "pod-delete-idle": "leader pod deleted, idle groups beside",
 };
 
 export interface FailoverTrial {
@@ -63,11 +73,15 @@ export interface FailoverContext {
   labels: LabelWatch;
   slices: SliceWatch;
   trials: number;
+  /** Idle groups (one pod each) to create beside the measured group for the `-idle` causes; 0: none. */
+  idleGroups?: number;
 }
 
 const LABEL_TIMEOUT_MS: Record<Cause, number> = {
   notready: 30_000,
   "pod-delete": 30_000,
+  "notready-idle": 30_000,
+  "pod-delete-idle": 30_000,
 };
 const SLICE_TIMEOUT_MS = 30_000;
 
@@ -128,10 +142,16 @@ export function causeResult(cause: Cause, trials: FailoverTrial[]): CauseResult 
   };
 }
 
-/** NotReady and pod deletion: one group of three bare pods, one trial after the other. */
-async function sequentialCauses(ctx: FailoverContext): Promise<CauseResult[]> {
+/**
+ * NotReady and pod deletion: one group of three bare pods, one trial after
+ * the other; `suffix` names the causes ("" or "-idle").
+ */
+async function sequentialCauses(
+  ctx: FailoverContext,
+  suffix: "" | "-idle",
+): Promise<CauseResult[]> {
   const { clients } = ctx;
-  const { name: ns } = await createNamespace(clients, "bench-failover");
+  const { name: ns } = await createNamespace(clients, `bench-failover${suffix}`);
   const app = "fo";
   const pods = ["fo-0", "fo-1", "fo-2"];
   for (const p of pods) await createPod(clients, ns, p, app);
@@ -160,9 +180,29 @@ async function sequentialCauses(ctx: FailoverContext): Promise<CauseResult[]> {
       }
       await waitPodsReady(clients, ns, pods);
     }
-    results.push(causeResult(cause, trials));
+    results.push(causeResult(`${cause}${suffix}`, trials));
   }
   return results;
+}
+
+/** Creates `n` groups of one pod each in their own namespace and waits until each has its leader. */
+async function createIdleGroups(ctx: FailoverContext, n: number): Promise<void> {
+  const { clients } = ctx;
+  const { name: ns } = await createNamespace(clients, "bench-idle");
+  const apps = Array.from({ length: n }, (_v, i) => `idle-${String(i).padStart(4, "0")}`);
+  const started = now();
+  await pool(apps, 16, (app) => createPod(clients, ns, `${app}-0`, app));
+  await pool(apps, 16, (app) =>
+    createGroup(clients, ns, app, { selector: { matchLabels: { app } } }),
+  );
+  const led = await until(
+    () => (apps.every((app) => ctx.labels.leaders(ns, app).length === 1) ? true : undefined),
+    600_000,
+  );
+  if (led === undefined) throw new Error(`${String(n)} idle groups: not every one led in 600 s`);
+  log(
+    `failover: ${String(n)} idle groups led ${((now() - started) / 1000).toFixed(1)} s after the first create`,
+  );
 }
 
 export async function runFailover(
@@ -170,6 +210,12 @@ export async function runFailover(
   causes: readonly Cause[] = CAUSES,
 ): Promise<CauseResult[]> {
   const results: CauseResult[] = [];
-  results.push(...(await sequentialCauses(ctx)).filter((r) => causes.includes(r.cause)));
+  results.push(...(await sequentialCauses(ctx, "")).filter((r) => causes.includes(r.cause)));
+  const idle = ctx.idleGroups ?? 0;
+  if (idle > 0) {
+    await createIdleGroups(ctx, idle);
+    // Past the idle groups' first renewal time, so renewals run during the trials.
+    results.push(...(await sequentialCauses(ctx, "-idle")).filter((r) => causes.includes(r.cause)));
+  }
   return results;
 }

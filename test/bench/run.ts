@@ -103,6 +103,11 @@ for (const s of only) {
 }
 const wants = (s: Scenario): boolean => only.includes(s);
 const FAILOVER_TRIALS = mode === "quick" ? 20 : 100;
+// The fail-over scenario again with this many idle groups beside the measured one (0: not).
+const FAILOVER_IDLE_GROUPS = Number(process.env.FAILOVER_IDLE_GROUPS ?? "0");
+if (!Number.isInteger(FAILOVER_IDLE_GROUPS) || FAILOVER_IDLE_GROUPS < 0) {
+  throw new Error(`FAILOVER_IDLE_GROUPS: ${String(process.env.FAILOVER_IDLE_GROUPS)} is no count`);
+}
 const ROLLOUTS = values.rollouts === "" ? (mode === "quick" ? 3 : 20) : Number(values.rollouts);
 if (!Number.isInteger(ROLLOUTS) || ROLLOUTS < 1) {
   throw new Error(`--rollouts: ${JSON.stringify(values.rollouts)} is no positive integer`);
@@ -678,7 +683,13 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
   };
   try {
     await attempt("failover", async () => {
-      failover = await runFailover({ clients, labels, slices, trials: FAILOVER_TRIALS });
+      failover = await runFailover({
+        clients,
+        labels,
+        slices,
+        trials: FAILOVER_TRIALS,
+        idleGroups: FAILOVER_IDLE_GROUPS,
+      });
     });
     await attempt("nodes", async () => {
       nodes = await runNodes({ clients, kubeconfig, labels, slices, shared }, mode, NODES_CAUSES);

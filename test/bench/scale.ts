@@ -61,7 +61,7 @@ export async function stopScale(): Promise<void> {
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; retries each call up to 5 times. */
-async function pool<T>(
+export async function pool<T>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<unknown>,

@@ -5,6 +5,7 @@ import type { ElectionGroup, ElectionGroupStatus, LeaderLabel } from "../../../s
 import type { LeaseRecord } from "../../../src/election/index.ts";
 import { OwnWrites } from "../../../src/controller/own-writes.ts";
 import { Reconciler } from "../../../src/controller/reconcile.ts";
+import { Renewals } from "../../../src/controller/renewals.ts";
 import type {
   PodTarget,
   WriteOutcome,
@@ -76,6 +77,18 @@ export class RecordingWriter implements Writer {
   ): Promise<WriteResult> {
     this.calls.push(`update lease ${name}@${resourceVersion} ${describeRecord(record)}`);
     return Promise.resolve(this.#answer("updateLease"));
+  }
+
+  renewLease(
+    _namespace: string,
+    name: string,
+    resourceVersion: string,
+    record: LeaseRecord,
+  ): Promise<WriteResult> {
+    this.calls.push(
+      `renew lease ${name}@${resourceVersion} ${describeRecord(record)} renewTime=+${String(record.renewTime - T0)}`,
+    );
+    return Promise.resolve(this.#answer("renewLease"));
   }
 
   patchStatus(_group: ElectionGroup, status: ElectionGroupStatus): Promise<WriteResult> {
@@ -201,6 +214,14 @@ export interface Harness extends MemoryStore {
   clock: { now: number };
   /** Reconciles shop/`name` once. */
   reconcile(name?: string): ReturnType<Reconciler["reconcile"]>;
+  /** With `renewals: true`: the scheduler, started, on a clock that moves only by {@link advance}. */
+  renewals: Renewals | undefined;
+  /** Groups the renewal scheduler handed to a full reconcile, in order. */
+  handedToReconcile: string[];
+  /** Groups whose reconcile counts as queued or running (the scheduler skips them). */
+  busy: Set<string>;
+  /** Moves the clock by `ms`, fires the renewal timers due by then and waits for their writes. */
+  advance(ms: number): Promise<void>;
 }
 
 export function harness(
@@ -210,10 +231,25 @@ export function harness(
     stalledWatches?: () => readonly string[];
     /** Called each time a timer of the reconcile fires, after the clock moved to it. */
     onTimer?: (now: number) => void;
+    /** Renew held Leases with a {@link Renewals} scheduler instead of requeues. */
+    renewals?: boolean;
   } = {},
 ): Harness {
   const clock = { now: T0 + 1000 };
   const now = (): number => clock.now;
+  // The renewal scheduler's timers fire only when a test advances the clock.
+  const pending = new Map<object, { at: number; fn: () => void }>();
+  const manual: Clock = {
+    now,
+    setTimeout: (fn, ms) => {
+      const timer = {};
+      pending.set(timer, { at: clock.now + ms, fn });
+      return timer;
+    },
+    clearTimeout: (timer) => {
+      pending.delete(timer);
+    },
+  };
   // Timers fire at once, moving the clock by their delay: a wait takes no real time.
   const timers: Clock = {
     now,
@@ -232,7 +268,24 @@ export function harness(
   const mem = memoryStore(now, ownWrites, options);
   const writer = new RecordingWriter();
   const recorder = new RecordingRecorder();
+  const log = pino({ level: "silent" });
+  const handedToReconcile: string[] = [];
+  const busy = new Set<string>();
+  const renewals =
+    options.renewals === true
+      ? new Renewals({
+          store: mem.store,
+          ownWrites,
+          writer,
+          clock: manual,
+          log,
+          isBusy: (key) => busy.has(key),
+          reconcile: (key) => handedToReconcile.push(key),
+        })
+      : undefined;
+  renewals?.start(new AbortController().signal);
   const reconciler = new Reconciler({
+    ...(renewals === undefined ? {} : { renewals }),
     store: mem.store,
     validations: mem.validations,
     ownWrites,
@@ -242,7 +295,16 @@ export function harness(
     now,
     clock: timers,
   });
-  const log = pino({ level: "silent" });
+  const advance = async (ms: number): Promise<void> => {
+    clock.now += ms;
+    for (const [timer, { at, fn }] of pending) {
+      if (at > clock.now) continue;
+      pending.delete(timer);
+      fn();
+    }
+    // Let the renewals' writes (resolved promises) and their follow-ups run.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  };
   return {
     ...mem,
     reconciler,
@@ -250,6 +312,10 @@ export function harness(
     recorder,
     ownWrites,
     clock,
+    renewals,
+    handedToReconcile,
+    busy,
+    advance,
     reconcile: (name = "web") =>
       reconciler.reconcile({
         namespace: "shop",

@@ -40,6 +40,22 @@ describe("the reconcile", () => {
     expect(ready).toMatchObject({ status: "True", reason: "LeaderElected" });
   });
 
+  it("announces a re-election from leaderless with an Event, like a first election", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a"));
+    h.leases.put(rawLease("", 2, { resourceVersion: "5" }));
+
+    await h.reconcile();
+
+    expect(h.writer.calls).toEqual([
+      "update lease web@5 holder=web-a transitions=3",
+      "label web-a role=leader epoch=3",
+      "status holder=web-a epoch=3",
+    ]);
+    expect(h.recorder.events).toEqual(["Normal LeaderElected: pod web-a leads in epoch 3"]);
+  });
+
   it("fails over: the old holder's label off, the Lease at its version, the new label, status", async () => {
     const h = failingOver();
 

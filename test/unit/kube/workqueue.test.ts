@@ -71,6 +71,45 @@ describe("WorkQueue", () => {
     expect(waiting).toEqual({ value: "ns/a", settled: true });
   });
 
+  it("hands out keys with a detected change before resyncs and requeues queued earlier", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    for (let i = 0; i < 1000; i++) queue.add(`idle/g${String(i)}`);
+    queue.add("shop/web", 5);
+    expect(queue.len()).toBe(1001);
+    expect(await queue.get()).toBe("shop/web");
+    expect(queue.takeDetectedAt("shop/web")).toBe(5);
+    expect(await queue.get()).toBe("idle/g0");
+  });
+
+  it("moves a queued resync ahead when a change for the same key is detected", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    queue.add("ns/a");
+    queue.add("ns/b");
+    queue.add("ns/b", 7);
+    expect(queue.len()).toBe(2);
+    expect(await queue.get()).toBe("ns/b");
+    expect(await queue.get()).toBe("ns/a");
+    // The stale entry of ns/b hands out nothing more.
+    expect(queue.len()).toBe(0);
+    const next = track(queue.get());
+    await Promise.resolve();
+    expect(next.settled).toBe(false);
+    queue.add("ns/c");
+    await Promise.resolve();
+    expect(next.value).toBe("ns/c");
+  });
+
+  it("re-queues a key changed while it was processed ahead of resyncs", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    queue.add("ns/a");
+    const key = await queue.get();
+    queue.add("ns/z");
+    queue.add("ns/a", 9);
+    if (key !== undefined) queue.done(key);
+    expect(await queue.get()).toBe("ns/a");
+    expect(await queue.get()).toBe("ns/z");
+  });
+
   it("adds delayed keys in time order", async () => {
     const queue = new WorkQueue({ name: "test" });
     queue.addAfter("ns/late", 300);

@@ -48,7 +48,7 @@ export interface ListWatchOptions<T> {
   requestTimeoutMs?: number;
   /** Objects per list page. Default 500. */
   pageSize?: number;
-  /** Backoff after failures. Default 800 ms → 30 s, jitter 1.0, reset after 2 min. */
+  /** Backoff after failures. Default 800 ms → 30 s, jitter 1.0; starts over after a complete list or a watch event, or after 2 min without failures. */
   backoff?: BackoffOptions;
   /** Uniform numbers in [0, 1), for the server-side timeout; tests make it deterministic. */
   random?: () => number;
@@ -349,6 +349,9 @@ export class ListWatch<T> {
     this.#replace(items);
     this.#resourceVersion = resourceVersion;
     this.#unproductive = 0;
+    // A complete list proves the server healthy again: the next failure
+    // starts the backoff over instead of sleeping for an outage already past.
+    this.#backoff.reset();
     if (!this.#synced) {
       this.#synced = true;
       this.#resolveSyncWaiters(true);
@@ -400,6 +403,10 @@ export class ListWatch<T> {
 
   #onWatchEvent(event: WatchEvent): void {
     this.#touch();
+    // Same for a watch that delivers: without this, an API server restart
+    // grows the delay for two minutes, and the next blip of a healthy stream
+    // leaves the cache blind for 10 s or more.
+    this.#backoff.reset();
     this.#metrics?.lastEvent.set({ resource: this.name }, this.#clock.now() / 1000);
     const raw = event.object;
     const resourceVersion = raw.metadata?.resourceVersion;

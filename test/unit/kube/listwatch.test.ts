@@ -288,6 +288,28 @@ describe("ListWatch", () => {
     expect(clock.delays.filter((ms) => ms >= 10_000)).toEqual([]);
   });
 
+  it("starts its backoff over once the server proved healthy, so a blip after an outage is retried at the first delay", async () => {
+    const clock = recordingClock();
+    const { server, events } = await setup(
+      (s) => {
+        s.failLists.push(500, 500, 500);
+      },
+      { clock, backoff: { initialMs: 20, maxMs: 10_000, random: () => 0 } },
+    );
+    await eventually("a watch after the outage", () => server.openWatches().length === 1);
+    // The outage: three failed lists, each waiting twice as long as the one before.
+    expect(clock.delays.filter((ms) => ms < 1000)).toEqual([20, 40, 80]);
+    server.lastWatch().send("ADDED", pod("a", "150"));
+    await eventually("the event", () => events.length === 1);
+    server.lastWatch().reset();
+    await eventually(
+      "a watch after the blip",
+      () => server.watches.length === 2 && !server.lastWatch().closed,
+    );
+    // Not 160 ms, where the outage's sequence would have gone on.
+    expect(clock.delays.filter((ms) => ms < 1000)).toEqual([20, 40, 80, 20]);
+  });
+
   it("backs off when the server keeps closing watches at once without events", async () => {
     const clock = recordingClock();
     const { server, registry } = await setup(() => undefined, {

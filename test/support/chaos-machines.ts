@@ -160,21 +160,6 @@ export class ChaosMachines {
     }
   }
 
-  /**
-   * Restarts the kwok of the machine whose node is `nodeName`, as one would
-   * restart a kubelet that lost track of a pod; false when it is no machine.
-   * (Seen once: after an API server restart, a machine's kwok never started a
-   * pod bound to it, which left the heal waiting on infrastructure.)
-   */
-  async restartKubelet(nodeName: string): Promise<boolean> {
-    const s = this.#slots.find((x) => x.name === nodeName);
-    if (!s) return false;
-    await s.machine?.signal("SIGKILL");
-    s.machine = undefined;
-    await this.#comeBack(s, []);
-    return true;
-  }
-
   /** Kills every machine's kwok and deletes their nodes. */
   async stop(): Promise<void> {
     await stopAllMachines(this.#w.clients);

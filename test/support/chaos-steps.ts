@@ -144,8 +144,11 @@ export class ChaosSteps {
         return true;
       }
       case "podReady": {
-        const notReady = pods.filter((x) => !x.ready && x.phase === "Running");
-        const p = this.pick(notReady.length > 0 ? notReady : pods);
+        // Only a Running pod: Ready=True on a Pending one stops kwok's
+        // pod-ready stage from ever matching it, and the pod stays Pending.
+        const running = pods.filter((x) => x.phase === "Running");
+        const notReady = running.filter((x) => !x.ready);
+        const p = this.pick(notReady.length > 0 ? notReady : running);
         if (!p) return false;
         await setPodReady(clients, namespace, p.name, true);
         return true;

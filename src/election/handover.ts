@@ -25,28 +25,49 @@ export type HandoverVerdict =
  * oldest): then nothing is handed over, so that leadership never moves to a
  * revision that is on its way out, nor back and forth. Pods without a
  * revision label (bare pods) take no part: the rule is about rollouts.
+ * creationTimestamp has whole seconds, so pods created within one second are
+ * ordered by when podium first saw them (a rollout begun in the second its
+ * first pods were created was otherwise ambiguous, and never handed over).
  */
 export function rolloutRevision(pods: readonly PodView[]): string | undefined {
-  let latest: { createdAt: number; revision: string } | undefined;
-  const oldest = new Map<string, number>();
+  let latest: { at: CreationOrder; revision: string } | undefined;
+  const oldest = new Map<string, CreationOrder>();
   for (const pod of pods) {
-    const { revision, createdAt } = pod;
+    const { revision } = pod;
     if (revision === undefined) continue;
-    if (
-      latest === undefined ||
-      createdAt > latest.createdAt ||
-      (createdAt === latest.createdAt && revision > latest.revision)
-    ) {
-      latest = { createdAt, revision };
+    const at = creationOrder(pod);
+    const order = latest === undefined ? 1 : compareCreation(at, latest.at);
+    if (latest === undefined || order > 0 || (order === 0 && revision > latest.revision)) {
+      latest = { at, revision };
     }
-    oldest.set(revision, Math.min(oldest.get(revision) ?? Infinity, createdAt));
+    const seen = oldest.get(revision);
+    if (seen === undefined || compareCreation(at, seen) < 0) oldest.set(revision, at);
   }
   if (latest === undefined) return undefined;
-  const since = oldest.get(latest.revision) ?? Infinity;
-  for (const [revision, createdAt] of oldest) {
-    if (revision !== latest.revision && createdAt >= since) return undefined;
+  const since = oldest.get(latest.revision);
+  if (since === undefined) return undefined;
+  for (const [revision, at] of oldest) {
+    if (revision !== latest.revision && compareCreation(at, since) >= 0) return undefined;
   }
   return latest.revision;
+}
+
+/** When a pod was created, as finely as podium knows: the API's second, then its own first sight. */
+type CreationOrder = readonly [createdAt: number, firstSeenAt: number];
+
+function creationOrder(pod: PodView): CreationOrder {
+  // Unknown first sight sorts as "no later than any": a tie stays a tie (ambiguous).
+  return [pod.createdAt, pod.firstSeenAt ?? 0];
+}
+
+/**
+ * Orders two creations; within one creationTimestamp second, by podium's
+ * first sight, but only when both are known (else they tie).
+ */
+function compareCreation(a: CreationOrder, b: CreationOrder): number {
+  if (a[0] !== b[0]) return a[0] - b[0];
+  if (a[1] === 0 || b[1] === 0) return 0;
+  return a[1] - b[1];
 }
 
 /**

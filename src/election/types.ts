@@ -13,6 +13,11 @@ export interface PodView {
   uid: string;
   /** metadata.creationTimestamp */
   createdAt: number;
+  /**
+   * The local time podium first saw the pod, when known: breaks ties between
+   * pods created within the same second (creationTimestamp has whole seconds).
+   */
+  firstSeenAt?: number;
   /** metadata.deletionTimestamp is set: the pod is terminating. */
   terminating: boolean;
   /** status.phase */

@@ -17,6 +17,11 @@ export interface CachedPod {
   resourceVersion: string;
   labels: Readonly<Record<string, string>>;
   createdAt: number;
+  /**
+   * The local time podium first saw the pod (its first list or watch event):
+   * orders pods created within one second, which creationTimestamp cannot.
+   */
+  firstSeenAt?: number;
   terminating: boolean;
   phase: string;
   ready: boolean;
@@ -83,6 +88,8 @@ export function toCachedPod(
     phase: str(status.phase) ?? "",
     ready: readyCondition?.status === "True",
   };
+  const firstSeenAt = previous?.firstSeenAt ?? now;
+  if (firstSeenAt !== undefined) cached.firstSeenAt = firstSeenAt;
   const readySince = time(readyCondition?.lastTransitionTime);
   if (readySince !== undefined) cached.readySince = readySince;
   if (!cached.ready) {

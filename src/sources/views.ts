@@ -18,6 +18,7 @@ export function toPodView(pod: CachedPod, label: LeaderLabel): PodView {
     phase: pod.phase,
     ready: pod.ready,
   };
+  if (pod.firstSeenAt !== undefined) view.firstSeenAt = pod.firstSeenAt;
   const since = pod.ready ? pod.readySince : (pod.notReadySince ?? pod.readySince);
   if (since !== undefined) view.readySince = since;
   if (pod.ready && pod.readySeenAt !== undefined) view.readySeenAt = pod.readySeenAt;

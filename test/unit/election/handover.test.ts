@@ -18,6 +18,11 @@ function rev(name: string, revision: string, createdS: number, readyS = createdS
   });
 }
 
+/** `p`, first seen by podium `ms` milliseconds after T0. */
+function seen(p: PodView, ms: number): PodView {
+  return { ...p, firstSeenAt: T0 + ms };
+}
+
 describe("rolloutRevision", () => {
   const cases: [string, PodView[], string | undefined][] = [
     ["no pods", [], undefined],
@@ -38,6 +43,21 @@ describe("rolloutRevision", () => {
       "a rollback once the rollout finished is just another newest revision",
       [rev("b1", "B", 30), rev("b2", "B", 31), rev("a4", "A", 40)],
       "A",
+    ],
+    [
+      "a rollout begun in the second its first pods were created: podium's first sight orders them",
+      [seen(rev("a1", "A", 0), 100), seen(rev("a2", "A", 0), 120), seen(rev("b1", "B", 0), 700)],
+      "B",
+    ],
+    [
+      "pods of one second that podium first saw together (a restart's list) stay ambiguous",
+      [seen(rev("a1", "A", 0), 500), seen(rev("b1", "B", 0), 500)],
+      undefined,
+    ],
+    [
+      "pods of one second without a first sight stay ambiguous",
+      [rev("a1", "A", 0), rev("b1", "B", 0)],
+      undefined,
     ],
     [
       "a bare pod beside a Deployment takes no part",

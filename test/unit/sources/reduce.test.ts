@@ -53,6 +53,12 @@ describe("toCachedPod", () => {
     expect(toCachedPod(pod, seenAt + 5_000, turned)?.readySeenAt).toBe(seenAt);
   });
 
+  it("remembers when podium first saw the pod, across later events", () => {
+    const first = toCachedPod(pod, 1_000);
+    expect(first?.firstSeenAt).toBe(1_000);
+    expect(toCachedPod(pod, 9_000, first)?.firstSeenAt).toBe(1_000);
+  });
+
   it("sees a terminating, not-ready pod as such", () => {
     const terminating = {
       ...pod,

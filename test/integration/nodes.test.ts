@@ -208,6 +208,9 @@ describe("dead nodes and hung leaders", () => {
 
   it("a heartbeat merely late (less than the grace) moves nobody", async () => {
     await group("late", 4);
+    // Counted after the set-up: podium may first elect late-b, when it saw
+    // late-a Ready a moment later, and then move to the preferred late-a.
+    const transitions = (await history("late")).length;
     const leases = clients.kc.makeApiClient(CoordinationV1Api);
     const renewTime = async () =>
       String(
@@ -242,11 +245,12 @@ describe("dead nodes and hung leaders", () => {
     const g = await getGroup(clients, namespace, "late");
     const entries = JSON.stringify(g.status?.history);
     expect(g.status?.holder, entries).toBe("late-a");
-    expect(g.status?.history?.length, entries).toBe(1);
+    expect(g.status?.history?.length, entries).toBe(transitions);
   });
 
   it("disruption guard: every machine silent at once demotes nobody, and says so", async () => {
     await group("guard", 4);
+    const transitions = (await history("guard")).length;
     const leaders = async () =>
       Object.fromEntries(
         await Promise.all(
@@ -275,7 +279,7 @@ describe("dead nodes and hung leaders", () => {
     expect(await leaders()).toEqual({ late: "late-a", guard: "guard-a" });
     const g = await getGroup(clients, namespace, "guard");
     expect(groupCondition(g, "NodeDisruption")?.reason).toBe("MostHeartbeatsStale");
-    expect(g.status?.history?.length).toBe(1);
+    expect(g.status?.history?.length).toBe(transitions);
     expect((await groupEvents(clients, namespace, "guard", "NodeDisruption")).length).toBe(1);
     expect(
       metricValue(await operator.metrics(), "podium_electiongroup_node_disruption", {

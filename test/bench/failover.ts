@@ -191,7 +191,11 @@ async function createIdleGroups(ctx: FailoverContext, n: number): Promise<void> 
   const { name: ns } = await createNamespace(clients, "bench-idle");
   const apps = Array.from({ length: n }, (_v, i) => `idle-${String(i).padStart(4, "0")}`);
   const started = now();
-  await pool(apps, 16, (app) => createPod(clients, ns, `${app}-0`, app));
+  // Bound to the cluster's two kwok nodes by spec.nodeName: through the
+  // scheduler, their default capacity of 110 pods left all but ~200 Pending.
+  await pool(apps, 16, (app) =>
+    createPod(clients, ns, `${app}-0`, app, `kwok-node-${String(Number(app.slice(-1)) % 2)}`),
+  );
   await pool(apps, 16, (app) =>
     createGroup(clients, ns, app, { selector: { matchLabels: { app } } }),
   );

@@ -30,44 +30,33 @@ export type HandoverVerdict =
  * first pods were created was otherwise ambiguous, and never handed over).
  */
 export function rolloutRevision(pods: readonly PodView[]): string | undefined {
-  let latest: { at: CreationOrder; revision: string } | undefined;
-  const oldest = new Map<string, CreationOrder>();
+  let latest: PodView | undefined;
+  const oldest = new Map<string, PodView>();
   for (const pod of pods) {
     const { revision } = pod;
     if (revision === undefined) continue;
-    const at = creationOrder(pod);
-    const order = latest === undefined ? 1 : compareCreation(at, latest.at);
-    if (latest === undefined || order > 0 || (order === 0 && revision > latest.revision)) {
-      latest = { at, revision };
-    }
-    const seen = oldest.get(revision);
-    if (seen === undefined || compareCreation(at, seen) < 0) oldest.set(revision, at);
+    const order = latest === undefined ? 1 : compareCreation(pod, latest);
+    if (order > 0 || (order === 0 && revision > (latest?.revision ?? ""))) latest = pod;
+    const first = oldest.get(revision);
+    if (first === undefined || compareCreation(pod, first) < 0) oldest.set(revision, pod);
   }
-  if (latest === undefined) return undefined;
-  const since = oldest.get(latest.revision);
-  if (since === undefined) return undefined;
-  for (const [revision, at] of oldest) {
-    if (revision !== latest.revision && compareCreation(at, since) >= 0) return undefined;
+  const revision = latest?.revision;
+  const since = revision === undefined ? undefined : oldest.get(revision);
+  if (revision === undefined || since === undefined) return undefined;
+  for (const [other, first] of oldest) {
+    if (other !== revision && compareCreation(first, since) >= 0) return undefined;
   }
-  return latest.revision;
-}
-
-/** When a pod was created, as finely as podium knows: the API's second, then its own first sight. */
-type CreationOrder = readonly [createdAt: number, firstSeenAt: number];
-
-function creationOrder(pod: PodView): CreationOrder {
-  // Unknown first sight sorts as "no later than any": a tie stays a tie (ambiguous).
-  return [pod.createdAt, pod.firstSeenAt ?? 0];
+  return revision;
 }
 
 /**
- * Orders two creations; within one creationTimestamp second, by podium's
- * first sight, but only when both are known (else they tie).
+ * Orders two pods by creation: by creationTimestamp, and within its second
+ * by podium's first sight when it knows both (else they tie).
  */
-function compareCreation(a: CreationOrder, b: CreationOrder): number {
-  if (a[0] !== b[0]) return a[0] - b[0];
-  if (a[1] === 0 || b[1] === 0) return 0;
-  return a[1] - b[1];
+function compareCreation(a: PodView, b: PodView): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+  if (a.firstSeenAt === undefined || b.firstSeenAt === undefined) return 0;
+  return a.firstSeenAt - b.firstSeenAt;
 }
 
 /**

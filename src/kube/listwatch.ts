@@ -288,6 +288,11 @@ export class ListWatch<T> {
   /** Decides how to continue after a watch ended: at once, after backoff, or by re-listing. */
   async #afterWatch(end: WatchEnd & { events: number; lastedMs: number }): Promise<void> {
     if (end.reason === "aborted") return; // resync (counted there) or stop
+    // A watch that delivered proves the server healthy, as a complete list
+    // does: without this, an API server restart grows the delay for two
+    // minutes, and the next blip of a healthy stream leaves the cache blind
+    // for 10 s or more.
+    if (end.events > 0) this.#backoff.reset();
     const quick = end.events === 0 && end.lastedMs < SHORT_WATCH_MS;
     this.#unproductive = quick ? this.#unproductive + 1 : 0;
     let failed = this.#unproductive >= 2;
@@ -403,10 +408,6 @@ export class ListWatch<T> {
 
   #onWatchEvent(event: WatchEvent): void {
     this.#touch();
-    // Same for a watch that delivers: without this, an API server restart
-    // grows the delay for two minutes, and the next blip of a healthy stream
-    // leaves the cache blind for 10 s or more.
-    this.#backoff.reset();
     this.#metrics?.lastEvent.set({ resource: this.name }, this.#clock.now() / 1000);
     const raw = event.object;
     const resourceVersion = raw.metadata?.resourceVersion;

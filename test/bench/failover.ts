@@ -5,6 +5,7 @@ import { deletePod } from "../support/pods.ts";
 import {
   createLeaderService,
   createPod,
+  kwokNode,
   log,
   waitPodGone,
   waitPodsReady,
@@ -191,10 +192,12 @@ async function createIdleGroups(ctx: FailoverContext, n: number): Promise<void> 
   const { name: ns } = await createNamespace(clients, "bench-idle");
   const apps = Array.from({ length: n }, (_v, i) => `idle-${String(i).padStart(4, "0")}`);
   const started = now();
-  // Bound to the cluster's two kwok nodes by spec.nodeName: through the
-  // scheduler, their default capacity of 110 pods left all but ~200 Pending.
-  await pool(apps, 16, (app) =>
-    createPod(clients, ns, `${app}-0`, app, `kwok-node-${String(Number(app.slice(-1)) % 2)}`),
+  // Bound to the kwok nodes: through the scheduler, their capacity of 110
+  // pods each left all but ~200 of 1,000 Pending.
+  await pool(
+    apps.map((app, i) => ({ app, node: kwokNode(i) })),
+    16,
+    ({ app, node }) => createPod(clients, ns, `${app}-0`, app, node),
   );
   await pool(apps, 16, (app) =>
     createGroup(clients, ns, app, { selector: { matchLabels: { app } } }),

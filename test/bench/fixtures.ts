@@ -8,6 +8,15 @@ import { BENCH_LABEL, sleep, until } from "./watch.ts";
 // The objects a benchmark group is made of: bare pods (optionally bound to a
 // node), a Service on app=<group>,role=leader and kwok nodes.
 
+/**
+ * The kwok node for a bench's `i`-th pod, round robin over the cluster's two
+ * (hack/cluster.sh). A pod bound by spec.nodeName skips the scheduler, and
+ * with it the nodes' capacity of 110 pods each.
+ */
+export function kwokNode(i: number): string {
+  return `kwok-node-${String(i % 2)}`;
+}
+
 /** Progress lines go to stderr, so stdout carries only the tables. */
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

@@ -18,7 +18,7 @@ import { freePort, spawnOperatorLogging, stopProcess } from "../support/operator
 import { procSample } from "../support/proc.ts";
 import type { ProcSample } from "../support/proc.ts";
 import { metricValue, scrapeMetrics } from "../support/prometheus.ts";
-import { log } from "./fixtures.ts";
+import { kwokNode, log } from "./fixtures.ts";
 import type { HeapSummary } from "./heap.ts";
 import { summarizeHeapSnapshot } from "./heap.ts";
 import { BENCH_LABEL, now, sleep } from "./watch.ts";
@@ -136,7 +136,6 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const observer = new ScaleObserver(kc, groups);
   await observer.start();
 
-  const nodes = ["kwok-node-0", "kwok-node-1"];
   const indexes = Array.from({ length: groups }, (_v, i) => i);
   const nsOf = (g: number): string => nsNames[Math.floor(g / GROUPS_PER_NAMESPACE)] ?? "scale-0";
   const app = (g: number): string => `g${String(g).padStart(5, "0")}`;
@@ -151,7 +150,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
           metadata: { name: `${app(g)}-${String(p)}`, labels: { app: app(g), [BENCH_LABEL]: "1" } },
           spec: {
             // Bound directly: no scheduler work, and no 110-pods-per-node capacity to plan for.
-            nodeName: nodes[(g * 3 + p) % nodes.length] ?? "kwok-node-0",
+            nodeName: kwokNode(g * 3 + p),
             containers: [{ name: "app", image: "podium.test/app:1" }],
           },
         },

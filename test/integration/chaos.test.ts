@@ -498,8 +498,10 @@ describe("randomized chaos", () => {
           if (p.metadata?.deletionTimestamp !== undefined) continue;
           if (p.status?.phase !== "Running") {
             healthy = false;
-            // A Pending pod marked Ready (by an older podReady step) is one
-            // kwok's pod-ready stage never matches: undo the test's own write.
+            // A Pending pod marked Ready is one kwok's pod-ready stage never
+            // matches. podReady picks only Running pods, but a recreated bare
+            // pod reuses its name, so the checker's view may still say Running:
+            // undo the test's own write.
             if (podCondition(p, "Ready") === "True") {
               console.log(
                 `chaos: ${p.metadata?.name ?? "?"} Pending but Ready; marking it NotReady`,

@@ -155,7 +155,10 @@ async function sequentialCauses(
   const { name: ns } = await createNamespace(clients, `bench-failover${suffix}`);
   const app = "fo";
   const pods = ["fo-0", "fo-1", "fo-2"];
-  for (const p of pods) await createPod(clients, ns, p, app);
+  // Bound by nodeName: beside 1,000 idle groups the scheduler finds the kwok
+  // nodes full (110 pods each) and would leave these Pending.
+  const nodeOf = (pod: string): string => kwokNode(pods.indexOf(pod));
+  for (const p of pods) await createPod(clients, ns, p, app, nodeOf(p));
   const service = await createLeaderService(clients, ns, app);
   await waitPodsReady(clients, ns, pods);
   await createGroup(clients, ns, app, { selector: { matchLabels: { app } } });
@@ -177,7 +180,7 @@ async function sequentialCauses(
         await setPodReady(clients, ns, old, true);
       } else {
         await waitPodGone(clients, ns, old);
-        await createPod(clients, ns, old, app);
+        await createPod(clients, ns, old, app, nodeOf(old));
       }
       await waitPodsReady(clients, ns, pods);
     }

@@ -165,6 +165,32 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
     });
   }
   for (const r of results) {
+    const p = r.idleProfile;
+    if (!p) continue;
+    const drained =
+      r.idleQueueDrainedSeconds === undefined
+        ? ""
+        : ` The work queue was first empty ${r.idleQueueDrainedSeconds.toFixed(1)} s into the idle period (the rest of convergence's backlog before that).`;
+    tables.push({
+      title: `CPU profile of the operator in the idle period, ${String(r.groups)} groups (self time, top functions)`,
+      header: ["function", "where", "self", "%"],
+      rows: p.top.map((e) => [
+        `\`${e.function}\``,
+        e.where === "" ? "" : `\`${e.where}\``,
+        ms(e.selfMs),
+        e.percent.toFixed(1),
+      ]),
+      notes: [
+        `The samples of the same profile in the ${r.idle.seconds.toFixed(0)} s idle period: ${(p.totalMs / 1000).toFixed(1)} s of samples, (idle) included.${drained} By area: ` +
+          p.byArea
+            .slice(0, 10)
+            .map((a) => `${a.area} ${a.percent.toFixed(1)} %`)
+            .join(", ") +
+          ".",
+      ],
+    });
+  }
+  for (const r of results) {
     const heap = r.heap;
     if (!heap) continue;
     const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;

@@ -75,6 +75,10 @@ export interface ScaleResult {
   idle: PhaseFigures;
   memory: Record<string, number>;
   profile?: ProfileSummary;
+  /** The same profile's samples in the idle period. */
+  idleProfile?: ProfileSummary;
+  /** Seconds into the idle period until the work queue was first empty (a convergence backlog). */
+  idleQueueDrainedSeconds?: number;
   /** The operator's heap at the end of the idle period, by what holds it. */
   heap?: HeapSummary;
   operatorErrorLines: number;

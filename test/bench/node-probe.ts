@@ -21,9 +21,20 @@ import type { FleetContext, FleetGroup } from "./node-fleets.ts";
 // stopped meanwhile: two operators would both manage the groups, and one on
 // the host must never probe. It starts again only once no group has a probe.
 
-/** The port the stand-in listeners answer on, and the probe of the cause's groups. */
+/** The port the stand-in listeners answer on. */
 export const PROBE_PORT = 8080;
-export const PROBE_SPEC = { failureDetection: { probe: { tcpSocket: { port: PROBE_PORT } } } };
+
+/** The probe of a cause's groups: the spec's defaults, or `failureThreshold` instead of 2. */
+export function probeSpec(failureThreshold?: number): Record<string, unknown> {
+  return {
+    failureDetection: {
+      probe: {
+        tcpSocket: { port: PROBE_PORT },
+        ...(failureThreshold === undefined ? {} : { failureThreshold }),
+      },
+    },
+  };
+}
 
 /** The benchmark's shared operator (run.ts), which the probe cause stops and starts again. */
 export interface SharedOperator {

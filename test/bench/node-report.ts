@@ -12,6 +12,7 @@ const FIGURE_LABELS: Record<NodeCause, string> = {
   "machine-heartbeats": "podium: machine dies (heartbeats)",
   "machine-clientgo": "client-go 15/10/2: machine dies",
   "machine-probe": "podium: machine dies (probe)",
+  "machine-probe-1": "podium: machine dies (probe, threshold 1)",
 };
 
 function statCells(s: Stats): string[] {
@@ -129,6 +130,7 @@ export function nodesFigure(
     "machine-heartbeats": "#2ca02c",
     "machine-clientgo": "#ff7f0e",
     "machine-probe": "#9467bd",
+    "machine-probe-1": "#8c564b",
   };
   return latencySvg(
     `Dead and deleted nodes: cause to new leader's label (${mode} run, ${date})`,

@@ -9,7 +9,7 @@ import {
   replacePods,
   startClientGo,
 } from "./node-fleets.ts";
-import { PROBE_SPEC, inProbeNetwork, podIPOf, serveGroup } from "./node-probe.ts";
+import { inProbeNetwork, podIPOf, probeSpec, serveGroup } from "./node-probe.ts";
 import type { Stats } from "./report.ts";
 import { summarize } from "./report.ts";
 import { now, sleep, until } from "./watch.ts";
@@ -23,7 +23,11 @@ import { now, sleep, until } from "./watch.ts";
 // enough that the disruption guard never sees most nodes silent.
 
 /** A cause of the scenario. */
-export type NodeCause = "node-delete" | "machine-heartbeats" | "machine-clientgo" | "machine-probe";
+export type NodeCause =
+  "node-delete" | "machine-heartbeats" | "machine-clientgo" | "machine-probe" | "machine-probe-1";
+
+type MachineCause = Exclude<NodeCause, "node-delete">;
+const PROBE_CAUSES: readonly NodeCause[] = ["machine-probe", "machine-probe-1"];
 
 export interface NodeTrial {
   cause: NodeCause;
@@ -154,18 +158,24 @@ async function machineLane(
   ctx: FleetContext,
   namespace: string,
   i: number,
-  cause: "machine-heartbeats" | "machine-clientgo" | "machine-probe",
+  cause: MachineCause,
 ): Promise<Lane> {
   const clientGo = cause === "machine-clientgo";
   const { net } = ctx;
-  const probe = cause === "machine-probe" ? net : undefined;
-  if (cause === "machine-probe" && probe === undefined) throw new Error("probe: no network");
+  const probed = PROBE_CAUSES.includes(cause);
+  const probe = probed ? net : undefined;
+  if (probed && probe === undefined) throw new Error("probe: no network");
   const g: MachineGroup = await machineGroup(
     ctx,
     namespace,
-    `${{ "machine-heartbeats": "h", "machine-clientgo": "c", "machine-probe": "p" }[cause]}${String(i)}`,
+    `${{ "machine-heartbeats": "h", "machine-clientgo": "c", "machine-probe": "p", "machine-probe-1": "q" }[cause]}${String(i)}`,
     clientGo ? "client-go" : "podium",
-    probe ? { spec: PROBE_SPEC, beforeGroup: (x) => serveGroup(ctx, x) } : {},
+    probe
+      ? {
+          spec: probeSpec(cause === "machine-probe-1" ? 1 : undefined),
+          beforeGroup: (x) => serveGroup(ctx, x),
+        }
+      : {},
   );
   const spec = NODE_CAUSES[cause];
   return {
@@ -242,6 +252,15 @@ export const NODE_CAUSES: Record<NodeCause, NodeCauseSpec> = {
     timeoutMs: 60_000,
     lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-probe"),
   },
+  // The same with failureThreshold 1: one failed attempt demotes (docs/probe.md, Timings).
+  "machine-probe-1": {
+    title: "machine dies, leader probe with failureThreshold 1 (tcpSocket, 1 s / 1 s / 1)",
+    elector: "podium",
+    trials: { quick: 8, full: 60 },
+    lanes: 4,
+    timeoutMs: 60_000,
+    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-probe-1"),
+  },
 };
 
 /** Runs `n` trials of `cause` over its lanes; returns them in the order they ended. */
@@ -296,11 +315,18 @@ export async function runNodes(
   if (causes.includes("machine-clientgo")) clientGoCandidateBinary();
   const results: NodeCauseResult[] = [];
   if (causes.includes("node-delete")) results.push(await runCause(ctx, "node-delete", mode));
-  const concurrent = causes.filter((c) => c !== "node-delete" && c !== "machine-probe");
+  const concurrent = causes.filter((c) => c !== "node-delete" && !PROBE_CAUSES.includes(c));
   results.push(...(await Promise.all(concurrent.map((c) => runCause(ctx, c, mode)))));
-  // Last and alone: its operator runs in a network namespace in place of the shared one.
-  if (causes.includes("machine-probe")) {
-    results.push(await inProbeNetwork(ctx, (inside) => runCause(inside, "machine-probe", mode)));
+  // Last and alone: their operator runs in a network namespace in place of the shared one.
+  const probed = causes.filter((c) => PROBE_CAUSES.includes(c));
+  if (probed.length > 0) {
+    results.push(
+      ...(await inProbeNetwork(ctx, async (inside) => {
+        const out: NodeCauseResult[] = [];
+        for (const c of probed) out.push(await runCause(inside, c, mode));
+        return out;
+      })),
+    );
   }
   return results;
 }

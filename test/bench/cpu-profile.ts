@@ -19,17 +19,8 @@ export interface ProfileSummary {
   byArea: { area: string; selfMs: number; percent: number }[];
 }
 
-/**
- * Sums self time per function of a V8 .cpuprofile; the top `n` and a split by
- * area. With `fromMs` and `toMs`, only the samples taken in that window,
- * counted from the profile's start (the idle period of a run, say).
- */
-export function summarizeProfile(
-  file: string,
-  n = 20,
-  fromMs = 0,
-  toMs = Number.POSITIVE_INFINITY,
-): ProfileSummary {
+/** Sums self time per function of a V8 .cpuprofile; the top `n` and a split by area. */
+export function summarizeProfile(file: string, n = 20): ProfileSummary {
   interface Node {
     id: number;
     callFrame: { functionName: string; url: string; lineNumber: number };
@@ -39,15 +30,10 @@ export function summarizeProfile(
     samples: number[];
     timeDeltas: number[];
   };
-  const fromUs = fromMs * 1000;
-  const toUs = toMs * 1000;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
-  let atUs = 0;
   profile.samples.forEach((id, i) => {
-    const delta = profile.timeDeltas[i] ?? 0;
-    atUs += delta;
-    if (atUs >= fromUs && atUs < toUs) selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
   const where = (url: string, line: number): string => {
     if (url === "") return "";

@@ -145,7 +145,7 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
   for (const r of results) {
     if (!r.profile) continue;
     tables.push({
-      title: `CPU profile of the operator, ${String(r.groups)} groups (self time, top functions)`,
+      title: `CPU profile of the operator until every group is Ready, ${String(r.groups)} groups (self time, top functions)`,
       header: ["function", "where", "self", "%"],
       rows: r.profile.top.map((e) => [
         `\`${e.function}\``,
@@ -154,8 +154,8 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
         e.percent.toFixed(1),
       ]),
       notes: [
-        `Sampled over the operator's whole life (start, convergence, ${r.idle.seconds.toFixed(0)} s idle, ` +
-          `shutdown): ${(r.profile.totalMs / 1000).toFixed(1)} s of samples, (idle) included. By area: ` +
+        `Sampled through the operator's inspector from its start (once the inspector answered, ms ` +
+          `after the spawn) to every group Ready: ${(r.profile.totalMs / 1000).toFixed(1)} s of samples, (idle) included. By area: ` +
           r.profile.byArea
             .slice(0, 10)
             .map((a) => `${a.area} ${a.percent.toFixed(1)} %`)
@@ -181,7 +181,7 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
         e.percent.toFixed(1),
       ]),
       notes: [
-        `The samples of the same profile in the ${r.idle.seconds.toFixed(0)} s idle period: ${(p.totalMs / 1000).toFixed(1)} s of samples, (idle) included.${drained} By area: ` +
+        `A profile of its own over the ${r.idle.seconds.toFixed(0)} s idle period: ${(p.totalMs / 1000).toFixed(1)} s of samples, (idle) included.${drained} The bench scrapes /metrics every 2 s (a Prometheus would every 15-60 s), so prom-client weighs more here than in a cluster. By area: ` +
           p.byArea
             .slice(0, 10)
             .map((a) => `${a.area} ${a.percent.toFixed(1)} %`)
@@ -240,7 +240,7 @@ export async function writeScaleReport(
       "operator starts as a child process with its ServiceAccount's kubeconfig and " +
       `\`--kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} ` +
       `--max-concurrent-reconciles=${String(settings.concurrency)}\`` +
-      (settings.profile ? " under `node --cpu-prof`" : "") +
+      (settings.profile ? " under the inspector's CPU profiler (`--inspect=127.0.0.1:PORT`)" : "") +
       ", and is measured until every group is Ready, then over an idle period.",
     `- **Run:** \`${run.command}\` (${run.mode} variant; ${run.runtimeSeconds.toFixed(0)} s wall), ${run.date}`,
     `- **Machine:** ${String(m.cpus)} × ${m.cpuModel}, ${m.memoryGiB.toFixed(1)} GiB memory, ${m.os}; ` +

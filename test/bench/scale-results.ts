@@ -75,7 +75,7 @@ export interface ScaleResult {
   idle: PhaseFigures;
   memory: Record<string, number>;
   profile?: ProfileSummary;
-  /** The same profile's samples in the idle period. */
+  /** A CPU profile of the idle period alone. */
   idleProfile?: ProfileSummary;
   /** Seconds into the idle period until the work queue was first empty (a convergence backlog). */
   idleQueueDrainedSeconds?: number;

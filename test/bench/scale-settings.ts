@@ -11,7 +11,7 @@ export interface ScaleSettings {
   qps: number;
   burst: number;
   concurrency: number;
-  /** Run the operator with --cpu-prof and summarize the profile. */
+  /** Profile the operator's CPU (through its inspector, per phase) and its heap at the end. */
   profile: boolean;
   /** Upper bound for convergence. */
   convergeTimeoutMs: number;

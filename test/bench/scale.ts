@@ -23,6 +23,7 @@ import type { HeapSummary } from "./heap.ts";
 import { summarizeHeapSnapshot } from "./heap.ts";
 import { BENCH_LABEL, now, sleep } from "./watch.ts";
 import { summarizeProfile } from "./cpu-profile.ts";
+import { InspectorProfiler } from "./inspector-profile.ts";
 import type { ProfileSummary } from "./cpu-profile.ts";
 import { ScaleObserver } from "./scale-observer.ts";
 import { phaseFigures, requestsByMethod, requestsDelta } from "./scale-results.ts";
@@ -213,16 +214,14 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const metricsPort = await freePort();
   const probePort = await freePort();
   const profDir = mkdtempSync(path.join(os.tmpdir(), "podium-scale-prof-"));
+  const inspectPort = await freePort();
   const logFile = path.join(CLUSTER_DIR, "operator.log");
   const nodeFlags = [
     ...settings.nodeFlags,
     ...(settings.profile
       ? [
-          "--cpu-prof",
-          `--cpu-prof-dir=${profDir}`,
-          // 2 ms instead of 1 ms: half the samples to write at exit (a run at
-          // 5,000 groups left no profile within the 20 s stop grace).
-          "--cpu-prof-interval=2000",
+          // Profiled through the inspector (inspector-profile.ts), one profile per phase.
+          `--inspect=127.0.0.1:${String(inspectPort)}`,
           "--heapsnapshot-signal=SIGUSR2",
           `--diagnostic-dir=${profDir}`,
         ]
@@ -243,9 +242,11 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     ],
   });
   operatorChild = child;
+  const profiler = settings.profile ? await InspectorProfiler.connect(inspectPort) : undefined;
+  await profiler?.start();
   const pid = child.pid;
   log(
-    `scale: operator started (pid ${String(pid)}, --kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} --max-concurrent-reconciles=${String(settings.concurrency)}${settings.profile ? ", --cpu-prof" : ""}${settings.nodeFlags.length > 0 ? `, node ${settings.nodeFlags.join(" ")}` : ""})`,
+    `scale: operator started (pid ${String(pid)}, --kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} --max-concurrent-reconciles=${String(settings.concurrency)}${settings.profile ? `, --inspect=127.0.0.1:${String(inspectPort)}` : ""}${settings.nodeFlags.length > 0 ? `, node ${settings.nodeFlags.join(" ")}` : ""})`,
   );
 
   let cacheSyncSeconds: number | undefined;
@@ -341,7 +342,13 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     `scale: ${String(observer.readyGroups)}/${String(groups)} groups Ready after ${((now() - t0) / 1000).toFixed(1)} s (all Ready at ${allReadySeconds?.toFixed(1) ?? "—"} s)`,
   );
 
-  // Idle: the same sampling for the idle period.
+  // Idle: the same sampling for the idle period, in a profile of its own.
+  const convergeProfileFile = path.join(profDir, "converge.cpuprofile");
+  const idleProfileFile = path.join(profDir, "idle.cpuprofile");
+  if (profiler) {
+    await profiler.stop(convergeProfileFile);
+    await profiler.start();
+  }
   const idleStart = now();
   const idleFirstMetrics = requestsByMethod(lastMetrics);
   const idleSamplesFrom = samples.length;
@@ -356,6 +363,10 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   }
   await sampleOnce("idle", true);
   const idleSeconds = (now() - idleStart) / 1000;
+  if (profiler) {
+    await profiler.stop(idleProfileFile);
+    profiler.close();
+  }
   const idleMethods = requestsDelta(idleFirstMetrics, requestsByMethod(lastMetrics));
   Object.assign(memory, memAt(lastMetrics, "idle."));
   const endProcs = prev;
@@ -396,8 +407,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
       : undefined;
 
   // Stop the operator (SIGTERM: a clean exit writes the CPU profile).
-  // A long profile takes a while to write at exit: 120 s before SIGKILL.
-  await stopProcess(child, "SIGTERM", 120_000);
+  await stopProcess(child);
   operatorChild = undefined;
   await observer.stop();
   const operatorLog = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
@@ -407,23 +417,13 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
 
   let profile: ProfileSummary | undefined;
   let idleProfile: ProfileSummary | undefined;
-  if (settings.profile) {
-    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
-    if (file !== undefined) {
-      profile = summarizeProfile(path.join(profDir, file));
-      // The profiler starts with the process, a few ms after t0: close enough.
-      idleProfile = summarizeProfile(
-        path.join(profDir, file),
-        20,
-        idleStart - t0,
-        idleStart - t0 + idleSeconds * 1000,
-      );
-      log(
-        `scale: CPU profile ${path.join(profDir, file)} (${(profile.totalMs / 1000).toFixed(1)} s sampled)`,
-      );
-    } else {
-      log(`scale: no .cpuprofile in ${profDir}`);
-    }
+  if (profiler) {
+    profile = summarizeProfile(convergeProfileFile);
+    idleProfile = summarizeProfile(idleProfileFile);
+    log(
+      `scale: CPU profiles ${convergeProfileFile} (${(profile.totalMs / 1000).toFixed(1)} s sampled), ` +
+        `${idleProfileFile} (${(idleProfile.totalMs / 1000).toFixed(1)} s)`,
+    );
   }
   clusterUp = false;
   clusterScript("down", CLUSTER_DIR, PORT_OFFSET);

@@ -85,12 +85,15 @@ export const MIN_NODE_HEARTBEAT_GRACE_SECONDS = 2;
 export const MAX_NODE_HEARTBEAT_GRACE_SECONDS = 3600;
 
 /**
- * Cutover: Immediate by default. In the rollout benchmark (docs/benchmarks.md, 100 rollouts per
- * size and mode) Verified did not shorten the longest stretch without a ready leader endpoint:
- * under the machine's load that stretch was podium's and the API server's own latency, which
- * Verified adds to; a 40-rollout run at lower load favoured Verified (max 121 / 163 ms against
- * 1.08 s / 358 ms), an earlier one Immediate. Verified is for Services that must never list two
- * leaders; it also holds a worker for up to timeoutSeconds while a Service keeps the old leader.
+ * Cutover: Immediate by default, the fastest label for an unplanned fail-over. In the
+ * rollout benchmark (docs/benchmarks.md: 100 rollouts per size and mode, quiet machine)
+ * Verified kept the longest stretch without exactly one ready leader endpoint at 106 / 171 ms
+ * (3 / 10 replicas) and Immediate at 144 ms / 1.02 s, the 1 s once in 200 rollouts
+ * (kube-controller-manager's EndpointSlice retry), for 5-10 ms more to the new label at p50.
+ * An earlier run under load favoured neither. Verified is for Services that must never list
+ * two leaders and for apps that roll often; it holds a worker for up to timeoutSeconds while
+ * a Service keeps the old leader. Whether it should become the default wants the fail-over
+ * benchmark under Verified first.
  */
 export const DEFAULT_CUTOVER_MODE = "Immediate";
 export const DEFAULT_CUTOVER_TIMEOUT_SECONDS = 5;

@@ -15,6 +15,7 @@ import type {
 } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
+import { RequestLimiter, isUrgent } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
@@ -40,38 +41,6 @@ export type ApiType<T> = new (config: ReturnType<typeof createConfiguration>) =>
 
 /** Makes a typed API client that shares the factory's limits, pool and metrics. */
 export type ClientFactory = <T>(api: ApiType<T>) => T;
-
-/**
- * A token bucket that makes callers wait for a token: `qps` tokens a second, at
- * most `burst` saved up. Why: a burst of reconciles (a cold start over
- * thousands of groups) must not flood the API server, as client-go's default
- * limiter ensures for Go controllers.
- */
-export class TokenBucket {
-  readonly #qps: number;
-  readonly #burst: number;
-  #tokens: number;
-  #last: number;
-  readonly #now: () => number;
-
-  constructor(qps: number, burst: number, now: () => number = () => performance.now()) {
-    this.#qps = qps;
-    this.#burst = Math.max(1, burst);
-    this.#tokens = this.#burst;
-    this.#now = now;
-    this.#last = now();
-  }
-
-  /** Milliseconds to wait before the next request may go; takes the token. */
-  reserve(): number {
-    if (this.#qps <= 0) return 0;
-    const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#qps) / 1000);
-    this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : (-this.#tokens * 1000) / this.#qps;
-  }
-}
 
 /** Retries of a request the API server asked to repeat later (client-go allows 10). */
 const MAX_RETRIES = 3;
@@ -142,13 +111,13 @@ const clientMetrics = perRegistry((registry: Registry): ClientMetrics => ({
  */
 class InstrumentedHttpLibrary implements HttpLibrary {
   readonly #inner = new IsomorphicFetchHttpLibrary();
-  readonly #bucket: TokenBucket;
+  readonly #limiter: RequestLimiter;
   readonly #metrics: ClientMetrics | undefined;
   readonly #timeoutMs: number;
   #dispatcher: { value: Dispatcher; createdAt: number } | undefined;
 
   constructor(options: ClientOptions) {
-    this.#bucket = new TokenBucket(options.qps, options.burst);
+    this.#limiter = new RequestLimiter(options.qps, options.burst);
     this.#metrics = options.registry ? clientMetrics(options.registry) : undefined;
     this.#timeoutMs = options.requestTimeoutMs;
   }
@@ -175,7 +144,7 @@ class InstrumentedHttpLibrary implements HttpLibrary {
     request: RequestContext,
     signal: AbortSignal | undefined,
   ): Promise<ResponseContext> {
-    const wait = this.#bucket.reserve();
+    const wait = this.#limiter.reserve(isUrgent());
     if (wait > 0) await sleepUnlessAborted(wait, signal);
     signal?.throwIfAborted();
     // One controller per request, its timer and its listener on the caller's

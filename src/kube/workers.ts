@@ -3,6 +3,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { realClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
+import { runUrgent } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
@@ -84,7 +85,10 @@ export async function runWorkers(
     metrics?.active.inc(labels);
     let result: ReconcileResult;
     try {
-      const { requeueAfterMs } = await handler(key, signal, detectedAt);
+      // A key queued for a detected change (a fail-over): its API requests go ahead of the
+      // rate limiter's queue (limiter.ts), not behind status writes and renewals.
+      const run = (): Promise<Result> => handler(key, signal, detectedAt);
+      const { requeueAfterMs } = await (detectedAt === undefined ? run() : runUrgent(run));
       queue.forget(key);
       if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
         queue.addAfter(key, requeueAfterMs);

@@ -11,6 +11,7 @@
 // end, also on failure or Ctrl-C.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { VersionApi } from "@kubernetes/client-node";
@@ -731,6 +732,10 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     await slices.stop();
   }
   const operatorErrorLines = operator.logs.filter((l) => l.level === 50 || l.level === 60).length;
+  // The shared operator's log, to read a slow trial against it (the trials log their sentAt).
+  const operatorLog = path.join(tmpdir(), `podium-bench-operator-${String(process.pid)}.jsonl`);
+  writeFileSync(operatorLog, operator.logs.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  log(`the shared operator's log is in ${operatorLog}`);
   activity.push(snapshotActivity("end"));
 
   const machine = describeMachine(version.gitVersion, podiumCommit());

@@ -1,5 +1,6 @@
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { isUrgent } from "../../../src/kube/limiter.ts";
 import { TerminalError, runWorkers } from "../../../src/kube/workers.ts";
 import type { Result } from "../../../src/kube/workers.ts";
 import { WorkQueue } from "../../../src/kube/workqueue.ts";
@@ -43,6 +44,22 @@ describe("runWorkers", () => {
     await vi.advanceTimersByTimeAsync(0);
     await vi.advanceTimersByTimeAsync(10); // the requeue: no change was detected
     expect(got).toEqual([100, 300, undefined]);
+    queue.shutDown();
+    await runner;
+  });
+
+  it("runs a key queued for a detected change as urgent (its requests skip the limiter's queue)", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    const urgent = new Map<string, boolean>();
+    const runner = runWorkers(queue, 1, async (key) => {
+      await Promise.resolve();
+      urgent.set(key, isUrgent());
+      return {};
+    });
+    queue.add("ns/failover", 100);
+    queue.add("ns/resync");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(Object.fromEntries(urgent)).toEqual({ "ns/failover": true, "ns/resync": false });
     queue.shutDown();
     await runner;
   });

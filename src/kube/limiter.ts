@@ -1,0 +1,76 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+// The client-side rate limit of podium's API requests (client-go's
+// --kube-api-qps and --kube-api-burst), with one lane ahead of the rest for
+// the writes of a fail-over, so that a fail-over never waits behind a storm
+// of status writes or renewals.
+
+/**
+ * A token bucket: `qps` tokens a second, at most `burst` saved up. A
+ * reservation takes a token now and says how long to wait for it; tokens
+ * can go negative, which is the queue of callers waiting. Why a limit: a
+ * burst of reconciles (a cold start over thousands of groups) must not flood
+ * the API server, as client-go's default limiter ensures for Go controllers.
+ */
+export class TokenBucket {
+  readonly #qps: number;
+  readonly #burst: number;
+  #tokens: number;
+  #last: number;
+  readonly #now: () => number;
+
+  constructor(qps: number, burst: number, now: () => number = () => performance.now()) {
+    this.#qps = qps;
+    this.#burst = Math.max(1, burst);
+    this.#tokens = this.#burst;
+    this.#now = now;
+    this.#last = now();
+  }
+
+  /** Milliseconds to wait before the next request may go; takes the token. */
+  reserve(): number {
+    if (this.#qps <= 0) return 0;
+    const now = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) * this.#qps) / 1000);
+    this.#last = now;
+    this.#tokens -= 1;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens * 1000) / this.#qps;
+  }
+}
+
+/**
+ * The API requests' limiter: one bucket for every request, and for urgent
+ * ones (a reconcile acting on a detected change: a fail-over) a second bucket
+ * of the same size that they wait on instead. An urgent request still takes
+ * its token from the shared bucket, so the others wait that much longer and
+ * the sustained rate stays about qps; in a mass fail-over (a node with
+ * hundreds of leaders dies) the urgent requests are limited by their own
+ * bucket.
+ */
+export class RequestLimiter {
+  readonly #all: TokenBucket;
+  readonly #urgent: TokenBucket;
+
+  constructor(qps: number, burst: number, now: () => number = () => performance.now()) {
+    this.#all = new TokenBucket(qps, burst, now);
+    this.#urgent = new TokenBucket(qps, burst, now);
+  }
+
+  /** Milliseconds to wait before the request may go; `urgent` goes ahead of the queue. */
+  reserve(urgent: boolean): number {
+    const shared = this.#all.reserve();
+    return urgent ? this.#urgent.reserve() : shared;
+  }
+}
+
+const urgency = new AsyncLocalStorage<true>();
+
+/** Runs `fn` so that the API requests it makes are urgent ({@link isUrgent}). */
+export function runUrgent<T>(fn: () => Promise<T>): Promise<T> {
+  return urgency.run(true, fn);
+}
+
+/** Whether the code running now was started by {@link runUrgent}. */
+export function isUrgent(): boolean {
+  return urgency.getStore() === true;
+}

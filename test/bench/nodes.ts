@@ -27,7 +27,12 @@ export type NodeCause =
   "node-delete" | "machine-heartbeats" | "machine-clientgo" | "machine-probe" | "machine-probe-1";
 
 type MachineCause = Exclude<NodeCause, "node-delete">;
-const PROBE_CAUSES: readonly NodeCause[] = ["machine-probe", "machine-probe-1"];
+/** The probe causes, with the failureThreshold of their groups' probe (undefined: the spec's default). */
+const PROBE_THRESHOLDS: Partial<Record<NodeCause, number | undefined>> = {
+  "machine-probe": undefined,
+  "machine-probe-1": 1,
+};
+const isProbeCause = (cause: NodeCause): boolean => cause in PROBE_THRESHOLDS;
 
 export interface NodeTrial {
   cause: NodeCause;
@@ -162,7 +167,7 @@ async function machineLane(
 ): Promise<Lane> {
   const clientGo = cause === "machine-clientgo";
   const { net } = ctx;
-  const probed = PROBE_CAUSES.includes(cause);
+  const probed = isProbeCause(cause);
   const probe = probed ? net : undefined;
   if (probed && probe === undefined) throw new Error("probe: no network");
   const g: MachineGroup = await machineGroup(
@@ -172,7 +177,7 @@ async function machineLane(
     clientGo ? "client-go" : "podium",
     probe
       ? {
-          spec: probeSpec(cause === "machine-probe-1" ? 1 : undefined),
+          spec: probeSpec(PROBE_THRESHOLDS[cause]),
           beforeGroup: (x) => serveGroup(ctx, x),
         }
       : {},
@@ -214,6 +219,24 @@ async function machineLane(
   };
 }
 
+/** A machine-death cause: 8 trials quick, `fullTrials` full, in 4 lanes. */
+function machineCause(
+  cause: MachineCause,
+  title: string,
+  fullTrials: number,
+  elector: NodeCauseSpec["elector"] = "podium",
+  timeoutMs = 60_000,
+): NodeCauseSpec {
+  return {
+    title,
+    elector,
+    trials: { quick: 8, full: fullTrials },
+    lanes: 4,
+    timeoutMs,
+    lane: (ctx, ns, i) => machineLane(ctx, ns, i, cause),
+  };
+}
+
 /**
  * The causes, in the order they run (the machine deaths concurrently). Trial
  * counts: 50+ for the fast cause; the slow ones take 10-20 s a trial.
@@ -228,39 +251,29 @@ export const NODE_CAUSES: Record<NodeCause, NodeCauseSpec> = {
     timeoutMs: 150_000,
     lane: nodeDeleteLane,
   },
-  "machine-heartbeats": {
-    title: "machine dies (its kwok SIGKILLed), heartbeats only",
-    elector: "podium",
-    trials: { quick: 8, full: 30 },
-    lanes: 4,
-    timeoutMs: 60_000,
-    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-heartbeats"),
-  },
-  "machine-clientgo": {
-    title: `machine dies, client-go candidates ${String(CLIENT_GO_TIMING.lease)}/${String(CLIENT_GO_TIMING.renew)}/${String(CLIENT_GO_TIMING.retry)} (holder process SIGKILLed with it)`,
-    elector: "client-go",
-    trials: { quick: 8, full: 30 },
-    lanes: 4,
-    timeoutMs: (CLIENT_GO_TIMING.lease + 2 * CLIENT_GO_TIMING.retry) * 1000 + 15_000,
-    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-clientgo"),
-  },
-  "machine-probe": {
-    title: "machine dies, leader probe (tcpSocket, 1 s / 1 s / 2; operator in a network namespace)",
-    elector: "podium",
-    trials: { quick: 8, full: 60 },
-    lanes: 4,
-    timeoutMs: 60_000,
-    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-probe"),
-  },
+  "machine-heartbeats": machineCause(
+    "machine-heartbeats",
+    "machine dies (its kwok SIGKILLed), heartbeats only",
+    30,
+  ),
+  "machine-clientgo": machineCause(
+    "machine-clientgo",
+    `machine dies, client-go candidates ${String(CLIENT_GO_TIMING.lease)}/${String(CLIENT_GO_TIMING.renew)}/${String(CLIENT_GO_TIMING.retry)} (holder process SIGKILLed with it)`,
+    30,
+    "client-go",
+    (CLIENT_GO_TIMING.lease + 2 * CLIENT_GO_TIMING.retry) * 1000 + 15_000,
+  ),
+  "machine-probe": machineCause(
+    "machine-probe",
+    "machine dies, leader probe (tcpSocket, 1 s / 1 s / 2; operator in a network namespace)",
+    60,
+  ),
   // The same with failureThreshold 1: one failed attempt demotes (docs/probe.md, Timings).
-  "machine-probe-1": {
-    title: "machine dies, leader probe with failureThreshold 1 (tcpSocket, 1 s / 1 s / 1)",
-    elector: "podium",
-    trials: { quick: 8, full: 60 },
-    lanes: 4,
-    timeoutMs: 60_000,
-    lane: (ctx, ns, i) => machineLane(ctx, ns, i, "machine-probe-1"),
-  },
+  "machine-probe-1": machineCause(
+    "machine-probe-1",
+    "machine dies, leader probe with failureThreshold 1 (tcpSocket, 1 s / 1 s / 1)",
+    60,
+  ),
 };
 
 /** Runs `n` trials of `cause` over its lanes; returns them in the order they ended. */
@@ -315,10 +328,10 @@ export async function runNodes(
   if (causes.includes("machine-clientgo")) clientGoCandidateBinary();
   const results: NodeCauseResult[] = [];
   if (causes.includes("node-delete")) results.push(await runCause(ctx, "node-delete", mode));
-  const concurrent = causes.filter((c) => c !== "node-delete" && !PROBE_CAUSES.includes(c));
+  const concurrent = causes.filter((c) => c !== "node-delete" && !isProbeCause(c));
   results.push(...(await Promise.all(concurrent.map((c) => runCause(ctx, c, mode)))));
   // Last and alone: their operator runs in a network namespace in place of the shared one.
-  const probed = causes.filter((c) => PROBE_CAUSES.includes(c));
+  const probed = causes.filter(isProbeCause);
   if (probed.length > 0) {
     results.push(
       ...(await inProbeNetwork(ctx, async (inside) => {

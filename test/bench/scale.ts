@@ -453,9 +453,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   };
   if (profile) result.profile = profile;
   if (idleProfile) result.idleProfile = idleProfile;
-  const drained = samples
-    .slice(idleSamplesFrom)
-    .find((x) => x.queueDepth === 0 && x.t >= (idleStart - t0) / 1000);
+  const drained = samples.slice(idleSamplesFrom).find((x) => x.queueDepth === 0);
   if (drained) result.idleQueueDrainedSeconds = drained.t - (idleStart - t0) / 1000;
   if (heap) result.heap = heap;
   return result;

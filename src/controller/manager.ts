@@ -152,6 +152,7 @@ export class Manager {
       clock,
       log: options.logger.child({ controller: CONTROLLER_NAME, component: "renewals" }),
       isBusy: (key) => this.queue.isBusy(key),
+      hasDetection: (key) => this.queue.hasDetection(key),
       // No detection time: a renewal that needs a reconcile is no detected change.
       reconcile: (key) => {
         this.queue.add(key);

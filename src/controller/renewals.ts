@@ -2,6 +2,7 @@ import type { ElectionGroupSpec } from "../api/types.ts";
 import { nextRenewal, renewDueAt } from "../election/index.ts";
 import type { RenewalTicket } from "../election/index.ts";
 import type { Clock, Timer } from "../kube/clock.ts";
+import { runUrgentWhile } from "../kube/limiter.ts";
 import { heapPop, heapPush } from "../kube/min-heap.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Store } from "../sources/store.ts";
@@ -30,6 +31,13 @@ export interface RenewalDeps {
   log: Logger;
   /** Whether the group's reconcile is queued or running: it will schedule the renewal itself. */
   isBusy: (key: string) => boolean;
+  /**
+   * Whether a detected change of the group waits for its reconcile: a renewal
+   * in flight then holds up a possible fail-over (the reconcile waits for it,
+   * see {@link Renewals.settled}), so its write goes ahead of the rate
+   * limiter's queue. None: renewals are never urgent.
+   */
+  hasDetection?: (key: string) => boolean;
   /** Hands the group to a full reconcile (something besides the time changed). */
   reconcile: (key: string) => void;
   /** Renewals in flight at once. */
@@ -191,7 +199,12 @@ export class Renewals implements RenewalScheduler {
     ownWrites.leaseSent(namespace, leaseName, record);
     let result;
     try {
-      result = await writer.renewLease(namespace, leaseName, resourceVersion, record, signal);
+      const { hasDetection } = this.#deps;
+      const write = (): ReturnType<Writer["renewLease"]> =>
+        writer.renewLease(namespace, leaseName, resourceVersion, record, signal);
+      result = await (hasDetection === undefined
+        ? write()
+        : runUrgentWhile(() => hasDetection(key), write));
     } catch (err) {
       if (signal.aborted) return;
       log.info({ group: key, err }, "renewing the Lease failed; reconciling the group");

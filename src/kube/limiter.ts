@@ -63,14 +63,28 @@ export class RequestLimiter {
   }
 }
 
-const urgency = new AsyncLocalStorage<true>();
+/** Whether the requests of the code running now are urgent; asked at each request. */
+type Urgency = () => boolean;
+
+const urgency = new AsyncLocalStorage<Urgency>();
+const always: Urgency = () => true;
 
 /** Runs `fn` so that the API requests it makes are urgent ({@link isUrgent}). */
 export function runUrgent<T>(fn: () => Promise<T>): Promise<T> {
-  return urgency.run(true, fn);
+  return urgency.run(always, fn);
 }
 
-/** Whether the code running now was started by {@link runUrgent}. */
+/**
+ * Runs `fn` so that each API request it makes is urgent when `urgent()` says
+ * so at the time of the request: work that was ordinary when it began (a
+ * resync's reconcile, a renewal) and that a fail-over of the same group now
+ * waits for sends its remaining requests ahead of the queue.
+ */
+export function runUrgentWhile<T>(urgent: () => boolean, fn: () => Promise<T>): Promise<T> {
+  return urgency.run(urgent, fn);
+}
+
+/** Whether the code running now was started by {@link runUrgent}, or {@link runUrgentWhile} whose test holds now. */
 export function isUrgent(): boolean {
-  return urgency.getStore() === true;
+  return urgency.getStore()?.() === true;
 }

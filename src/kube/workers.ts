@@ -3,7 +3,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { realClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
-import { runUrgent } from "./limiter.ts";
+import { runUrgentWhile } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
@@ -86,9 +86,13 @@ export async function runWorkers(
     let result: ReconcileResult;
     try {
       // A key queued for a detected change (a fail-over): its API requests go ahead of the
-      // rate limiter's queue (limiter.ts), not behind status writes and renewals.
-      const run = (): Promise<Result> => handler(key, signal, detectedAt);
-      const { requeueAfterMs } = await (detectedAt === undefined ? run() : runUrgent(run));
+      // rate limiter's queue (limiter.ts), not behind status writes and renewals. So do those
+      // of a resync or requeue of the key once a change is detected for it meanwhile: the
+      // fail-over's reconcile cannot start before this one ends.
+      const urgent = detectedAt === undefined ? () => queue.hasDetection(key) : (): boolean => true;
+      const { requeueAfterMs } = await runUrgentWhile(urgent, () =>
+        handler(key, signal, detectedAt),
+      );
       queue.forget(key);
       if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
         queue.addAfter(key, requeueAfterMs);

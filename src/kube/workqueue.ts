@@ -178,6 +178,15 @@ export class WorkQueue {
   }
 
   /**
+   * Whether a detected change waits for `key`'s next round (it was added with
+   * a detection time since a worker last took it): whoever is working on the
+   * key now holds up a possible fail-over.
+   */
+  hasDetection(key: string): boolean {
+    return this.#detectedAt.has(key);
+  }
+
+  /**
    * Returns and forgets when the change behind `key` was first seen, for a
    * worker that just took `key`; a change seen from now on starts a new
    * detection time for the key's next round.

@@ -6,6 +6,7 @@ import type { LeaseRecord } from "../../../src/election/index.ts";
 import { OwnWrites } from "../../../src/controller/own-writes.ts";
 import { Reconciler } from "../../../src/controller/reconcile.ts";
 import { Renewals } from "../../../src/controller/renewals.ts";
+import { isUrgent } from "../../../src/kube/limiter.ts";
 import type {
   PodTarget,
   WriteOutcome,
@@ -86,7 +87,8 @@ export class RecordingWriter implements Writer {
     record: LeaseRecord,
   ): Promise<WriteResult> {
     this.calls.push(
-      `renew lease ${name}@${resourceVersion} ${describeRecord(record)} renewTime=+${String(record.renewTime - T0)}`,
+      `renew lease ${name}@${resourceVersion} ${describeRecord(record)} renewTime=+${String(record.renewTime - T0)}` +
+        (isUrgent() ? " (urgent)" : ""),
     );
     return Promise.resolve(this.#answer("renewLease"));
   }
@@ -220,6 +222,8 @@ export interface Harness extends MemoryStore {
   handedToReconcile: string[];
   /** Groups whose reconcile counts as queued or running (the scheduler skips them). */
   busy: Set<string>;
+  /** Groups a detected change waits for (the work queue's hasDetection). */
+  detected: Set<string>;
   /** Moves the clock by `ms`, fires the renewal timers due by then and waits for their writes. */
   advance(ms: number): Promise<void>;
 }
@@ -271,6 +275,7 @@ export function harness(
   const log = pino({ level: "silent" });
   const handedToReconcile: string[] = [];
   const busy = new Set<string>();
+  const detected = new Set<string>();
   const renewals =
     options.renewals === true
       ? new Renewals({
@@ -280,6 +285,7 @@ export function harness(
           clock: manual,
           log,
           isBusy: (key) => busy.has(key),
+          hasDetection: (key) => detected.has(key),
           reconcile: (key) => handedToReconcile.push(key),
         })
       : undefined;
@@ -315,6 +321,7 @@ export function harness(
     renewals,
     handedToReconcile,
     busy,
+    detected,
     advance,
     reconcile: (name = "web") =>
       reconciler.reconcile({

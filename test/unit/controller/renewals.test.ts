@@ -116,6 +116,16 @@ describe("lean renewals", () => {
     expect(h.handedToReconcile).toEqual([]);
   });
 
+  it("sends the renewal ahead of the rate limit when a change of its group was detected meanwhile", async () => {
+    const h = await elected();
+    await h.advance(RENEW_MS);
+    expect(h.writer.calls[0]).not.toMatch(/urgent/);
+    // A fail-over's reconcile waits for the group's renewal in flight, so that write is urgent.
+    h.detected.add("shop/web");
+    await h.advance(RENEW_MS);
+    expect(h.writer.calls[1]).toMatch(/^renew lease web@104 .* \(urgent\)$/);
+  });
+
   it("forgets the renewal of a deleted group", async () => {
     const h = await elected();
     h.groups.delete("shop", "web");

@@ -3,7 +3,13 @@
  * that lets a fail-over's writes go ahead of it.
  */
 import { describe, expect, it } from "vitest";
-import { RequestLimiter, TokenBucket, isUrgent, runUrgent } from "../../../src/kube/limiter.ts";
+import {
+  RequestLimiter,
+  TokenBucket,
+  isUrgent,
+  runUrgent,
+  runUrgentWhile,
+} from "../../../src/kube/limiter.ts";
 
 describe("TokenBucket", () => {
   it("lets a burst through, then spaces requests at qps", () => {
@@ -49,6 +55,21 @@ describe("runUrgent", () => {
       return isUrgent();
     });
     expect(seen).toBe(true);
+    expect(isUrgent()).toBe(false);
+  });
+
+  it("asks runUrgentWhile's test at each request: ordinary work can turn urgent midway", async () => {
+    let waitedFor = false;
+    const seen = await runUrgentWhile(
+      () => waitedFor,
+      async () => {
+        const before = isUrgent();
+        waitedFor = true;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return [before, isUrgent()];
+      },
+    );
+    expect(seen).toEqual([false, true]);
     expect(isUrgent()).toBe(false);
   });
 });

@@ -64,6 +64,27 @@ describe("runWorkers", () => {
     await runner;
   });
 
+  it("makes a running resync's requests urgent once a change is detected for its key", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    const release = gate();
+    const seen: boolean[] = [];
+    const runner = runWorkers(queue, 1, async () => {
+      seen.push(isUrgent());
+      await release.promise;
+      seen.push(isUrgent());
+      return {};
+    });
+    queue.add("ns/a"); // a resync
+    await vi.advanceTimersByTimeAsync(0);
+    queue.add("ns/a", 100); // the leader's pod is deleted meanwhile: its fail-over waits for this
+    release.open();
+    await vi.advanceTimersByTimeAsync(0);
+    // The resync's second request went urgent; the fail-over's reconcile ran urgent throughout.
+    expect(seen).toEqual([false, true, true, true]);
+    queue.shutDown();
+    await runner;
+  });
+
   it("processes with bounded concurrency and never one key twice at once", async () => {
     const queue = new WorkQueue({ name: "test" });
     const gates = new Map<string, { promise: Promise<void>; open: (v: undefined) => void }>();

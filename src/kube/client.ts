@@ -15,7 +15,7 @@ import type {
 } from "@kubernetes/client-node";
 import { Counter, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
-import { RequestLimiter, isUrgent } from "./limiter.ts";
+import { RequestLimiter } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
@@ -144,8 +144,7 @@ class InstrumentedHttpLibrary implements HttpLibrary {
     request: RequestContext,
     signal: AbortSignal | undefined,
   ): Promise<ResponseContext> {
-    const wait = this.#limiter.reserve(isUrgent());
-    if (wait > 0) await sleepUnlessAborted(wait, signal);
+    await this.#limiter.waitTurn(signal);
     signal?.throwIfAborted();
     // One controller per request, its timer and its listener on the caller's
     // signal removed when the request ends. AbortSignal.timeout() would keep

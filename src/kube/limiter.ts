@@ -61,6 +61,71 @@ export class RequestLimiter {
     const shared = this.#all.reserve();
     return urgent ? this.#urgent.reserve() : shared;
   }
+
+  /**
+   * Resolves when the API request about to be sent may go, by the urgency of
+   * the code running now ({@link isUrgent}); rejects with the signal's reason
+   * when it aborts first. An ordinary request that turns urgent while it
+   * waits ({@link reconsiderUrgency}) waits from then on only for the urgent
+   * bucket, having already taken its shared token.
+   */
+  async waitTurn(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    const test = urgency.getStore();
+    const urgent = test?.() === true;
+    const wait = this.reserve(urgent);
+    if (wait <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const sleeper: Sleeper = { promote: () => undefined };
+      const end = (): void => {
+        clearTimeout(timer);
+        sleepers.delete(sleeper);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = (): void => {
+        end();
+        reject(signal?.reason as Error);
+      };
+      let timer = setTimeout(() => {
+        end();
+        resolve();
+      }, wait);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      // Only a conditional urgency can change while the request waits.
+      if (urgent || test === undefined) return;
+      sleeper.promote = () => {
+        if (!test()) return;
+        sleepers.delete(sleeper);
+        clearTimeout(timer);
+        timer = setTimeout(
+          () => {
+            end();
+            resolve();
+          },
+          Math.max(0, this.#urgent.reserve()),
+        );
+      };
+      sleepers.add(sleeper);
+    });
+  }
+}
+
+/** An ordinary request waiting for its turn that may turn urgent. */
+interface Sleeper {
+  /** Moves the request to the urgent lane if its urgency holds now. */
+  promote: () => void;
+}
+
+const sleepers = new Set<Sleeper>();
+
+/**
+ * Asks every ordinary request waiting for its turn whether it is urgent now:
+ * called when a change is detected for a group, so that a reconcile or
+ * renewal of that group already waiting for a token (which the group's
+ * fail-over must wait for) goes ahead at once rather than after its wait.
+ */
+export function reconsiderUrgency(): void {
+  for (const sleeper of [...sleepers]) sleeper.promote();
 }
 
 /** Whether the requests of the code running now are urgent; asked at each request. */

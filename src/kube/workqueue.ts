@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, exponentialBuckets } from "prom-client";
 import type { Registry } from "prom-client";
 import { ItemExponentialRateLimiter } from "./backoff.ts";
 import { realClock } from "./clock.ts";
+import { reconsiderUrgency } from "./limiter.ts";
 import type { Clock, Timer } from "./clock.ts";
 import { perRegistry } from "./metrics.ts";
 import { heapPop, heapPush } from "./min-heap.ts";
@@ -99,6 +100,8 @@ export class WorkQueue {
     if (this.#shuttingDown) return;
     if (detectedAt !== undefined && !this.#detectedAt.has(key)) {
       this.#detectedAt.set(key, detectedAt);
+      // Work on the key already waiting for a rate-limit token now holds up a fail-over.
+      reconsiderUrgency();
     }
     if (this.#dirty.has(key)) {
       // A detected change jumps ahead of the resyncs and requeues queued before it.

@@ -2,11 +2,12 @@
  * The API requests' rate limit: the queue a burst makes, and the urgent lane
  * that lets a fail-over's writes go ahead of it.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   RequestLimiter,
   TokenBucket,
   isUrgent,
+  reconsiderUrgency,
   runUrgent,
   runUrgentWhile,
 } from "../../../src/kube/limiter.ts";
@@ -44,6 +45,60 @@ describe("RequestLimiter", () => {
     const waits = Array.from({ length: 12 }, () => limiter.reserve(true));
     expect(waits.slice(0, 3)).toEqual([0, 0, 100]);
     expect(waits.at(-1)).toBe(1000);
+  });
+});
+
+describe("RequestLimiter.waitTurn", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("cuts an ordinary request's wait short once it turns urgent (its group's fail-over waits for it)", async () => {
+    vi.useFakeTimers();
+    const limiter = new RequestLimiter(10, 1, () => Date.now());
+    for (let i = 0; i < 10; i++) limiter.reserve(false); // a second of renewals queued ahead
+    let failoverWaiting = false;
+    let wentAt: number | undefined;
+    const started = Date.now();
+    const request = runUrgentWhile(
+      () => failoverWaiting,
+      async () => {
+        await limiter.waitTurn(undefined);
+        wentAt = Date.now() - started;
+      },
+    );
+    await vi.advanceTimersByTimeAsync(50);
+    expect(wentAt).toBeUndefined();
+    failoverWaiting = true;
+    reconsiderUrgency();
+    await vi.advanceTimersByTimeAsync(0);
+    await request;
+    expect(wentAt).toBe(50);
+  });
+
+  it("leaves an ordinary request queued when it is not urgent, and rejects when aborted", async () => {
+    vi.useFakeTimers();
+    const limiter = new RequestLimiter(10, 1, () => Date.now());
+    limiter.reserve(false);
+    let went = false;
+    const request = runUrgentWhile(
+      () => false,
+      async () => {
+        await limiter.waitTurn(undefined);
+        went = true;
+      },
+    );
+    reconsiderUrgency();
+    await vi.advanceTimersByTimeAsync(99);
+    expect(went).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await request;
+    expect(went).toBe(true);
+
+    const aborted = new AbortController();
+    const waiting = limiter.waitTurn(aborted.signal);
+    aborted.abort(new Error("stopped leading"));
+    await expect(waiting).rejects.toThrow("stopped leading");
   });
 });
 

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { isUrgent } from "../../../src/kube/limiter.ts";
+import { RequestLimiter, isUrgent } from "../../../src/kube/limiter.ts";
 import { TerminalError, runWorkers } from "../../../src/kube/workers.ts";
 import type { Result } from "../../../src/kube/workers.ts";
 import { WorkQueue } from "../../../src/kube/workqueue.ts";
@@ -81,6 +81,27 @@ describe("runWorkers", () => {
     await vi.advanceTimersByTimeAsync(0);
     // The resync's second request went urgent; the fail-over's reconcile ran urgent throughout.
     expect(seen).toEqual([false, true, true, true]);
+    queue.shutDown();
+    await runner;
+  });
+
+  it("sends a resync's request that waits for a token at once when its key's change is detected", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    const limiter = new RequestLimiter(10, 2, () => Date.now());
+    for (let i = 0; i < 12; i++) limiter.reserve(false); // a second of other requests queued
+    const finished: number[] = [];
+    const started = Date.now();
+    const runner = runWorkers(queue, 1, async () => {
+      await limiter.waitTurn(undefined);
+      finished.push(Date.now() - started);
+      return {};
+    });
+    queue.add("ns/a"); // a resync, its status write queued behind the others
+    await vi.advanceTimersByTimeAsync(20);
+    queue.add("ns/a", Date.now()); // the leader's pod is deleted
+    await vi.advanceTimersByTimeAsync(0);
+    // The resync's write went at 20 ms, the fail-over's reconcile right after it.
+    expect(finished).toEqual([20, 20]);
     queue.shutDown();
     await runner;
   });

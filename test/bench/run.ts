@@ -625,7 +625,7 @@ async function sharedScenarios(started: number, command: string): Promise<void> 
     // default 30 s was seen to expire when the probe cause started the shared operator again.
     startOperator(operatorKubeconfig, {
       identity: "podium-bench",
-      args: ["--log-level=info"],
+      args: [`--log-level=${process.env.PODIUM_BENCH_LOG_LEVEL ?? "info"}`],
       readyTimeoutMs: 60_000,
     });
   let operator = await startShared();

@@ -17,6 +17,7 @@ import { Counter, Histogram } from "prom-client";
 import type { Registry } from "prom-client";
 import { RequestLimiter } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
+import { RequestHttpLibrary } from "./request-library.ts";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -111,6 +112,7 @@ const clientMetrics = perRegistry((registry: Registry): ClientMetrics => ({
  */
 class InstrumentedHttpLibrary implements HttpLibrary {
   readonly #inner = new IsomorphicFetchHttpLibrary();
+  readonly #lean = new RequestHttpLibrary();
   readonly #limiter: RequestLimiter;
   readonly #metrics: ClientMetrics | undefined;
   readonly #timeoutMs: number;
@@ -123,15 +125,20 @@ class InstrumentedHttpLibrary implements HttpLibrary {
   }
 
   send(request: RequestContext): Observable<ResponseContext> {
-    return new Observable(this.#send(request));
+    return new Observable(this.#send(request, this.#inner));
   }
 
-  async #send(request: RequestContext): Promise<ResponseContext> {
+  /** {@link send} through undici's `request` rather than `fetch` (string bodies only). */
+  sendLean(request: RequestContext): Promise<ResponseContext> {
+    return this.#send(request, this.#lean);
+  }
+
+  async #send(request: RequestContext, inner: HttpLibrary): Promise<ResponseContext> {
     // The caller's signal, before #sendOnce replaces it with a per-attempt one.
     const signal = request.getSignal();
     this.#shareDispatcher(request);
     for (let attempt = 1; ; attempt++) {
-      const response = await this.#sendOnce(request, signal);
+      const response = await this.#sendOnce(request, signal, inner);
       const delayMs = attempt <= MAX_RETRIES ? retryAfterMs(response) : undefined;
       if (delayMs === undefined) return response;
       // Drain the refusal (which also clears its timer), then wait as told.
@@ -143,6 +150,7 @@ class InstrumentedHttpLibrary implements HttpLibrary {
   async #sendOnce(
     request: RequestContext,
     signal: AbortSignal | undefined,
+    inner: HttpLibrary,
   ): Promise<ResponseContext> {
     await this.#limiter.waitTurn(signal);
     signal?.throwIfAborted();
@@ -171,7 +179,7 @@ class InstrumentedHttpLibrary implements HttpLibrary {
     };
     let code = "<error>";
     try {
-      const response = await this.#inner.send(request).toPromise();
+      const response = await inner.send(request).toPromise();
       code = String(response.httpStatusCode);
       // The timeout and the caller's signal keep covering the body, which
       // the generated client reads after this returns.
@@ -277,7 +285,7 @@ export function createApiClients(kc: KubeConfig, options: ClientOptions): ApiCli
     ctx.setBody(req.body);
     await kc.applySecurityAuthentication(ctx);
     ctx.setSignal(req.signal);
-    const response = await httpApi.send(ctx).toPromise();
+    const response = await httpApi.sendLean(ctx);
     return { status: response.httpStatusCode, body: await response.body.text() };
   };
   return { make: <T>(api: ApiType<T>) => new api(config), send };

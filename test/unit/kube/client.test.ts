@@ -1,23 +1,28 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createServer } from "node:http";
-import type { Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import { callOptions, createClientFactory, retryAfterMs } from "../../../src/kube/client.ts";
+import {
+  callOptions,
+  createApiClients,
+  createClientFactory,
+  retryAfterMs,
+} from "../../../src/kube/client.ts";
 
 // The API client against a loopback HTTP server that answers what each test
 // scripts: no cluster, only the request plumbing (timeouts, cancellation,
 // metrics) that every reconcile goes through.
 
-type Handler = (res: ServerResponse) => void;
+type Handler = (res: ServerResponse, req: IncomingMessage) => void;
 
 let server: Server | undefined;
 const stalled: ServerResponse[] = [];
 
 async function serve(handler: Handler): Promise<string> {
-  server = createServer((_req, res) => {
-    handler(res);
+  server = createServer((req, res) => {
+    handler(res, req);
   });
   await new Promise<void>((resolve) => {
     server?.listen(0, "127.0.0.1", resolve);
@@ -39,7 +44,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-function client(url: string, requestTimeoutMs: number, registry?: Registry): CoreV1Api {
+function kubeconfig(url: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: "c", server: url, skipTLSVerify: true }],
@@ -47,7 +52,11 @@ function client(url: string, requestTimeoutMs: number, registry?: Registry): Cor
     contexts: [{ name: "x", cluster: "c", user: "u" }],
     currentContext: "x",
   });
-  const make = createClientFactory(kc, {
+  return kc;
+}
+
+function client(url: string, requestTimeoutMs: number, registry?: Registry): CoreV1Api {
+  const make = createClientFactory(kubeconfig(url), {
     qps: 0,
     burst: 1,
     requestTimeoutMs,
@@ -126,6 +135,72 @@ describe("the API client", () => {
       client(url, 5_000).readNamespace({ name: "x" }, callOptions(controller.signal)),
     ).rejects.toThrow(/lost leadership/);
     expect(requests).toBe(0);
+  });
+});
+
+describe("the raw sender (Lease renewals)", () => {
+  it("sends the body as is with auth, Content-Type and User-Agent, and returns the status and unparsed body", async () => {
+    let seen: Partial<Pick<IncomingMessage, "method" | "url" | "headers">> & { body?: string } = {};
+    const url = await serve((res, req) => {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (body += chunk));
+      req.on("end", () => {
+        seen = { headers: req.headers, body };
+        if (req.method !== undefined) seen.method = req.method;
+        if (req.url !== undefined) seen.url = req.url;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"metadata":{"resourceVersion":"42"}}');
+      });
+    });
+    const registry = new Registry();
+    const { send } = createApiClients(kubeconfig(url), {
+      qps: 0,
+      burst: 1,
+      requestTimeoutMs: 5_000,
+      userAgent: "podium-test",
+      registry,
+    });
+    const res = await send({
+      method: "PATCH",
+      path: "/apis/coordination.k8s.io/v1/namespaces/shop/leases/web",
+      body: '{"spec":{"holderIdentity":"web-a"}}',
+      contentType: "application/merge-patch+json",
+      signal: new AbortController().signal,
+    });
+    expect(res).toEqual({ status: 200, body: '{"metadata":{"resourceVersion":"42"}}' });
+    expect(seen.method).toBe("PATCH");
+    expect(seen.url).toBe("/apis/coordination.k8s.io/v1/namespaces/shop/leases/web");
+    expect(seen.body).toBe('{"spec":{"holderIdentity":"web-a"}}');
+    expect(seen.headers?.["content-type"]).toBe("application/merge-patch+json");
+    expect(seen.headers?.["user-agent"]).toBe("podium-test");
+    expect(seen.headers?.authorization).toBe("Bearer t");
+    const metrics = await registry.getMetricsAsJSON();
+    const requests = metrics.find((m) => m.name === "rest_client_requests_total");
+    expect(requests?.values.map((v) => [v.labels.method, v.labels.code, v.value])).toEqual([
+      ["PATCH", "200", 1],
+    ]);
+  });
+
+  it("abandons a renewal whose answer stalls, at the timeout", async () => {
+    const url = await serve(stallAfterHeaders);
+    const { send } = createApiClients(kubeconfig(url), {
+      qps: 0,
+      burst: 1,
+      requestTimeoutMs: 300,
+      userAgent: "podium-test",
+    });
+    const error = await send({
+      method: "PATCH",
+      path: "/apis/coordination.k8s.io/v1/namespaces/shop/leases/web",
+      body: "{}",
+      contentType: "application/merge-patch+json",
+      signal: new AbortController().signal,
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(String(error)).toMatch(/timed out|TimeoutError|abort/i);
   });
 });
 

@@ -839,9 +839,21 @@ const OUR_HEADINGS = [
   "API cost in steady state: podium vs client-go",
 ];
 
+/** The environment variables that change what a run measures, as `NAME=value` words of its command. */
+function benchEnvironment(): string[] {
+  return Object.entries(process.env)
+    .filter(([name]) => /^(SCALE_|FAILOVER_|PODIUM_BENCH_)|^MALLOC_ARENA_MAX$/.test(name))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, value = ""]) => `${name}=${/^[\w.,:/=-]*$/.test(value) ? value : `'${value}'`}`);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
-  const command = `node test/bench/run.ts${process.argv.length > 2 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
+  const command = [
+    ...benchEnvironment(),
+    "node test/bench/run.ts",
+    ...process.argv.slice(2),
+  ].join(" ");
   if (values["report-only"]) {
     await writeReports(undefined);
     return;

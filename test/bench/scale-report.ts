@@ -5,6 +5,7 @@ import type { Table } from "./report.ts";
 import { markdownTable, mergeJsonKey, mergeMarkdownSection, textTable } from "./report.ts";
 import { ms } from "./report.ts";
 import type { ScaleResult } from "./scale-results.ts";
+import { steadyFigures } from "./scale-results.ts";
 import { GROUPS_PER_NAMESPACE } from "./scale-settings.ts";
 import type { ScaleSettings } from "./scale-settings.ts";
 
@@ -101,6 +102,37 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
       notes: [
         "RSS target < 512 MiB. Heap used and external memory are prom-client's " +
           "`nodejs_heap_size_used_bytes` and `nodejs_external_memory_bytes` at the end of the idle period.",
+      ],
+    },
+    {
+      title: "Steady state: the idle period from the first empty work queue on",
+      header: [
+        "groups",
+        "seconds",
+        "CPU (cores)",
+        "target",
+        "API requests per group per minute",
+        "target",
+        "RSS end",
+        "target",
+      ],
+      rows: results.map((r) => {
+        const s = steadyFigures(r);
+        return [
+          String(r.groups),
+          s === undefined ? "—" : s.seconds.toFixed(0),
+          s === undefined ? "—" : cores(s.cores),
+          "< 0.1 at 5,000",
+          s === undefined ? "—" : s.requestsPerGroupMinute.toFixed(2),
+          "≤ 1",
+          s === undefined ? "—" : mib(s.rssEndMiB),
+          "< 256 MiB at 5,000",
+        ];
+      }),
+      notes: [
+        "Issue #17's goals. CPU is the mean of the per-second samples from the first scrape that " +
+          "found the work queue empty (convergence's backlog drained) to the end of the idle period; " +
+          "requests are `rest_client_requests_total` between the first and last scrape in it.",
       ],
     },
     {
@@ -224,18 +256,22 @@ export async function writeScaleReport(
     mode: string;
     runtimeSeconds: number;
     podiumCommit: string;
+    /** The machine it ran on, when rewriting a saved run's report; else this one. */
+    machine?: ReturnType<typeof describeMachine>;
   },
   texts: string[] = [],
 ): Promise<void> {
   const tables = scaleTables(results);
   for (const t of tables) process.stdout.write(`\n${textTable(t)}\n`);
-  const machine = describeMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
+  const { machine: savedMachine, ...runInfo } = run;
+  const machine =
+    savedMachine ?? describeMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
   const m = machine;
   const lines = [
     "Scale on one replica (DESIGN.md §5: 5,000 groups / 15,000 pods elected from a cold start in " +
       "< 60 s, RSS < 512 MiB, steady CPU < 0.25 core). For each size a fresh cluster " +
       "(`.cluster-bench-scale`, its own etcd and API server) gets N ElectionGroups (default spec: " +
-      "Managed, 15 s Lease) of three bare pods each, bound to the two kwok nodes, in namespaces of " +
+      "Managed, its 90 s Lease renewed every 60 s) of three bare pods each, bound to the two kwok nodes, in namespaces of " +
       `${String(GROUPS_PER_NAMESPACE)} groups, all created before the operator starts. Then the ` +
       "operator starts as a child process with its ServiceAccount's kubeconfig and " +
       `\`--kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} ` +
@@ -260,7 +296,7 @@ export async function writeScaleReport(
     body.join("\n"),
   );
   mergeJsonKey(path.join(outDir, "results.json"), "scale", {
-    ...run,
+    ...runInfo,
     machine,
     settings,
     results: results.map((r) => ({ ...r, samples: r.samples })),

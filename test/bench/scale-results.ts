@@ -136,3 +136,44 @@ export function requestsDelta(
   for (const m of METHODS) out[m] = (b[m] ?? 0) - (a[m] ?? 0);
   return out;
 }
+
+/** The idle period from the first empty queue on: what a group costs once nothing is left to do. */
+export interface SteadyFigures {
+  seconds: number;
+  /** Operator CPU, mean of the per-second samples. */
+  cores: number;
+  /** podium's API requests per group per minute (`rest_client_requests_total`). */
+  requestsPerGroupMinute: number;
+  rssEndMiB: number;
+}
+
+/**
+ * The steady state of a result: its idle samples from `idleQueueDrainedSeconds`
+ * on (the idle period's start is its first sample); undefined when the queue
+ * never drained or fewer than two scrapes fall in it.
+ */
+export function steadyFigures(r: {
+  groups: number;
+  samples: readonly ScaleSample[];
+  idleQueueDrainedSeconds?: number;
+}): SteadyFigures | undefined {
+  const idle = r.samples.filter((s) => s.phase === "idle");
+  const start = idle[0]?.t;
+  const drained = r.idleQueueDrainedSeconds;
+  if (start === undefined || drained === undefined) return undefined;
+  const steady = idle.filter((s) => s.t - start >= drained - 1e-6);
+  const scraped = steady.filter((s) => s.apiRequests !== undefined);
+  const first = scraped[0];
+  const last = scraped.at(-1);
+  if (first === undefined || last === undefined || last === first || steady.length === 0) {
+    return undefined;
+  }
+  const minutes = (last.t - first.t) / 60;
+  return {
+    seconds: (steady.at(-1)?.t ?? start) - (steady[0]?.t ?? start),
+    cores: steady.reduce((sum, s) => sum + s.cores, 0) / steady.length,
+    requestsPerGroupMinute:
+      ((last.apiRequests ?? 0) - (first.apiRequests ?? 0)) / minutes / r.groups,
+    rssEndMiB: steady.at(-1)?.rssMiB ?? 0,
+  };
+}

@@ -138,6 +138,24 @@ describe("the API client", () => {
   });
 });
 
+/** A renewal's raw merge patch of Lease shop/web through the raw sender. */
+function renew(url: string, body: string, requestTimeoutMs: number, registry?: Registry) {
+  const { send } = createApiClients(kubeconfig(url), {
+    qps: 0,
+    burst: 1,
+    requestTimeoutMs,
+    userAgent: "podium-test",
+    ...(registry ? { registry } : {}),
+  });
+  return send({
+    method: "PATCH",
+    path: "/apis/coordination.k8s.io/v1/namespaces/shop/leases/web",
+    body,
+    contentType: "application/merge-patch+json",
+    signal: new AbortController().signal,
+  });
+}
+
 describe("the raw sender (Lease renewals)", () => {
   it("sends the body as is with auth, Content-Type and User-Agent, and returns the status and unparsed body", async () => {
     let seen: Partial<Pick<IncomingMessage, "method" | "url" | "headers">> & { body?: string } = {};
@@ -154,20 +172,7 @@ describe("the raw sender (Lease renewals)", () => {
       });
     });
     const registry = new Registry();
-    const { send } = createApiClients(kubeconfig(url), {
-      qps: 0,
-      burst: 1,
-      requestTimeoutMs: 5_000,
-      userAgent: "podium-test",
-      registry,
-    });
-    const res = await send({
-      method: "PATCH",
-      path: "/apis/coordination.k8s.io/v1/namespaces/shop/leases/web",
-      body: '{"spec":{"holderIdentity":"web-a"}}',
-      contentType: "application/merge-patch+json",
-      signal: new AbortController().signal,
-    });
+    const res = await renew(url, '{"spec":{"holderIdentity":"web-a"}}', 5_000, registry);
     expect(res).toEqual({ status: 200, body: '{"metadata":{"resourceVersion":"42"}}' });
     expect(seen.method).toBe("PATCH");
     expect(seen.url).toBe("/apis/coordination.k8s.io/v1/namespaces/shop/leases/web");
@@ -184,19 +189,7 @@ describe("the raw sender (Lease renewals)", () => {
 
   it("abandons a renewal whose answer stalls, at the timeout", async () => {
     const url = await serve(stallAfterHeaders);
-    const { send } = createApiClients(kubeconfig(url), {
-      qps: 0,
-      burst: 1,
-      requestTimeoutMs: 300,
-      userAgent: "podium-test",
-    });
-    const error = await send({
-      method: "PATCH",
-      path: "/apis/coordination.k8s.io/v1/namespaces/shop/leases/web",
-      body: "{}",
-      contentType: "application/merge-patch+json",
-      signal: new AbortController().signal,
-    }).then(
+    const error = await renew(url, "{}", 300).then(
       () => undefined,
       (err: unknown) => err,
     );

@@ -35,9 +35,9 @@ export interface RenewalDeps {
    * Whether a detected change of the group waits for its reconcile: a renewal
    * in flight then holds up a possible fail-over (the reconcile waits for it,
    * see {@link Renewals.settled}), so its write goes ahead of the rate
-   * limiter's queue. None: renewals are never urgent.
+   * limiter's queue.
    */
-  hasDetection?: (key: string) => boolean;
+  hasDetection: (key: string) => boolean;
   /** Hands the group to a full reconcile (something besides the time changed). */
   reconcile: (key: string) => void;
   /** Renewals in flight at once. */
@@ -199,12 +199,10 @@ export class Renewals implements RenewalScheduler {
     ownWrites.leaseSent(namespace, leaseName, record);
     let result;
     try {
-      const { hasDetection } = this.#deps;
-      const write = (): ReturnType<Writer["renewLease"]> =>
-        writer.renewLease(namespace, leaseName, resourceVersion, record, signal);
-      result = await (hasDetection === undefined
-        ? write()
-        : runUrgentWhile(() => hasDetection(key), write));
+      result = await runUrgentWhile(
+        () => this.#deps.hasDetection(key),
+        () => writer.renewLease(namespace, leaseName, resourceVersion, record, signal),
+      );
     } catch (err) {
       if (signal.aborted) return;
       log.info({ group: key, err }, "renewing the Lease failed; reconciling the group");

@@ -76,36 +76,31 @@ export class RequestLimiter {
     const wait = this.reserve(urgent);
     if (wait <= 0) return;
     await new Promise<void>((resolve, reject) => {
-      const sleeper: Sleeper = { promote: () => undefined };
       const end = (): void => {
         clearTimeout(timer);
         sleepers.delete(sleeper);
         signal?.removeEventListener("abort", onAbort);
       };
+      const go = (): void => {
+        end();
+        resolve();
+      };
       const onAbort = (): void => {
         end();
         reject(signal?.reason as Error);
       };
-      let timer = setTimeout(() => {
-        end();
-        resolve();
-      }, wait);
+      let timer = setTimeout(go, wait);
+      const sleeper: Sleeper = {
+        promote: () => {
+          if (!test?.()) return;
+          sleepers.delete(sleeper);
+          clearTimeout(timer);
+          timer = setTimeout(go, Math.max(0, this.#urgent.reserve()));
+        },
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
       // Only a conditional urgency can change while the request waits.
-      if (urgent || test === undefined) return;
-      sleeper.promote = () => {
-        if (!test()) return;
-        sleepers.delete(sleeper);
-        clearTimeout(timer);
-        timer = setTimeout(
-          () => {
-            end();
-            resolve();
-          },
-          Math.max(0, this.#urgent.reserve()),
-        );
-      };
-      sleepers.add(sleeper);
+      if (!urgent && test !== undefined) sleepers.add(sleeper);
     });
   }
 }
@@ -125,7 +120,8 @@ const sleepers = new Set<Sleeper>();
  * fail-over must wait for) goes ahead at once rather than after its wait.
  */
 export function reconsiderUrgency(): void {
-  for (const sleeper of [...sleepers]) sleeper.promote();
+  // A promoted sleeper leaves the set; deleting the entry being visited is safe.
+  for (const sleeper of sleepers) sleeper.promote();
 }
 
 /** Whether the requests of the code running now are urgent; asked at each request. */

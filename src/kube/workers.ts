@@ -3,7 +3,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { realClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
-import { runUrgentWhile } from "./limiter.ts";
+import { runUrgent, runUrgentWhile } from "./limiter.ts";
 import { perRegistry } from "./metrics.ts";
 import type { WorkQueue } from "./workqueue.ts";
 
@@ -89,10 +89,10 @@ export async function runWorkers(
       // rate limiter's queue (limiter.ts), not behind status writes and renewals. So do those
       // of a resync or requeue of the key once a change is detected for it meanwhile: the
       // fail-over's reconcile cannot start before this one ends.
-      const urgent = detectedAt === undefined ? () => queue.hasDetection(key) : (): boolean => true;
-      const { requeueAfterMs } = await runUrgentWhile(urgent, () =>
-        handler(key, signal, detectedAt),
-      );
+      const run = (): Promise<Result> => handler(key, signal, detectedAt);
+      const { requeueAfterMs } = await (detectedAt === undefined
+        ? runUrgentWhile(() => queue.hasDetection(key), run)
+        : runUrgent(run));
       queue.forget(key);
       if (requeueAfterMs !== undefined && requeueAfterMs > 0) {
         queue.addAfter(key, requeueAfterMs);

@@ -55,9 +55,8 @@ import { apiCostTables, rolloutPhaseTable, rolloutTable } from "./tables.ts";
 import { LabelWatch, SliceWatch } from "./watch.ts";
 import { runScale, stopScale } from "./scale.ts";
 import { writeScaleReport } from "./scale-report.ts";
+import type { SavedScaleRun } from "./scale-report.ts";
 import { scaleSettings } from "./scale-settings.ts";
-import type { ScaleSettings } from "./scale-settings.ts";
-import type { ScaleResult } from "./scale-results.ts";
 
 /**
  * In the order they run. apicost stops the operator, so it is the last on the
@@ -844,7 +843,7 @@ const OUR_HEADINGS = [
 /** Rewrites the scale section of docs/benchmarks.md from results.json's `scale` key, if any. */
 async function rewriteScaleReport(): Promise<void> {
   const file = path.join(root, "docs/benchmarks/results.json");
-  const saved = (previousResults(file) as { scale?: SavedScale }).scale;
+  const saved = (previousResults(file) as { scale?: SavedScaleRun }).scale;
   if (saved === undefined) return;
   const { results, settings, date, command, mode, runtimeSeconds, podiumCommit, machine } = saved;
   await writeScaleReport(results, settings, {
@@ -855,18 +854,6 @@ async function rewriteScaleReport(): Promise<void> {
     podiumCommit,
     machine,
   });
-}
-
-/** The scale scenario's key in results.json, as writeScaleReport leaves it. */
-interface SavedScale {
-  results: ScaleResult[];
-  settings: ScaleSettings;
-  date: string;
-  command: string;
-  mode: string;
-  runtimeSeconds: number;
-  podiumCommit: string;
-  machine: ReturnType<typeof describeMachine>;
 }
 
 /** The environment variables that change what a run measures, as `NAME=value` words of its command. */

@@ -247,6 +247,18 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
 }
 
 /** Prints the tables and merges the scale section into docs/benchmarks.md and results.json. */
+/** The scale scenario's key in results.json: the run, where it ran, its settings and results. */
+export interface SavedScaleRun {
+  date: string;
+  command: string;
+  mode: string;
+  runtimeSeconds: number;
+  podiumCommit: string;
+  machine: ReturnType<typeof describeMachine>;
+  settings: ScaleSettings;
+  results: ScaleResult[];
+}
+
 export async function writeScaleReport(
   results: readonly ScaleResult[],
   settings: ScaleSettings,
@@ -295,10 +307,6 @@ export async function writeScaleReport(
     "Scale on one replica",
     body.join("\n"),
   );
-  mergeJsonKey(path.join(outDir, "results.json"), "scale", {
-    ...runInfo,
-    machine,
-    settings,
-    results: results.map((r) => ({ ...r, samples: r.samples })),
-  });
+  const saved: SavedScaleRun = { ...runInfo, machine, settings, results: [...results] };
+  mergeJsonKey(path.join(outDir, "results.json"), "scale", saved);
 }

@@ -68,6 +68,16 @@ export class OwnWrites implements LeaseWriteMemory {
     this.#groupVersions.delete(`${namespace}/${name}`);
   }
 
+  /**
+   * Forgets the write remembered for `cached`'s Lease once the watch has
+   * delivered it (or a version outside its chain). The next read would forget
+   * it too, but a renewed Lease is next read a renewal interval later, and
+   * until then the copy is only memory: at 5,000 groups, 3.5 MiB of heap.
+   */
+  settleLease(cached: CachedLease): void {
+    this.lease(cached.namespace, cached.name, cached);
+  }
+
   /** The cached Lease, or the one podium last wrote while the cache shows a version before it. */
   lease(namespace: string, name: string, cached: CachedLease | undefined): CachedLease | undefined {
     const key = `${namespace}/${name}`;

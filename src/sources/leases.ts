@@ -75,6 +75,8 @@ export interface LeaseWriteMemory {
   isOwnEcho(lease: CachedLease): boolean;
   /** Forgets what podium wrote to a Lease that has been deleted. */
   forgetLease(namespace: string, name: string): void;
+  /** Forgets podium's write to this Lease once the cache holds it or a version outside its chain. */
+  settleLease(lease: CachedLease): void;
 }
 
 /**
@@ -93,8 +95,12 @@ export function leaseSource(own: LeaseWriteMemory): Source<CachedLease> {
     reduce: (raw, now, previous) => toCachedLease(raw, now, previous),
     indexes: {},
     *concerns({ type, item }, store) {
-      if (type === "delete") own.forgetLease(item.namespace, item.name);
-      else if (own.isOwnEcho(item)) return;
+      if (type === "delete") {
+        own.forgetLease(item.namespace, item.name);
+      } else {
+        own.settleLease(item);
+        if (own.isOwnEcho(item)) return;
+      }
       for (const g of store.groupsNamingLease(item.namespace, item.name)) {
         yield keyOf(g.metadata.namespace, g.metadata.name);
       }

@@ -242,6 +242,23 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
           "V8's reserved but unused heap, code, Node itself and native buffers.",
       ],
     });
+    if (heap.owners !== undefined) {
+      tables.push({
+        title: `Heap of the operator after ${r.idle.seconds.toFixed(0)} s idle, ${String(r.groups)} groups (self size by owner)`,
+        header: ["owner", "heap objects", "self size", "% of heap"],
+        rows: heap.owners.map((o) => [
+          `\`${o.owner.replaceAll("`", "'")}\``,
+          String(o.count),
+          mib(o.selfBytes),
+          ((100 * o.selfBytes) / heap.totalBytes).toFixed(1),
+        ]),
+        notes: [
+          "The same snapshot, each object counted under the nearest instance of a named class on its " +
+            "shortest path from the roots (a ListWatch by its resource; Node's module loader holds every " +
+            "loaded module's code and source). An object shared by two owners counts under one.",
+        ],
+      });
+    }
   }
   return tables;
 }

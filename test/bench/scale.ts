@@ -235,7 +235,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
     metricsPort,
     probePort,
     identity: "podium-bench-scale",
-    logLevel: "info",
+    logLevel: process.env.PODIUM_BENCH_LOG_LEVEL ?? "info",
     nodeFlags,
     args: [
       `--kube-api-qps=${String(settings.qps)}`,

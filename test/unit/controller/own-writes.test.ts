@@ -175,6 +175,23 @@ describe("OwnWrites: the Lease overlay", () => {
     own.forgetLease("shop", "web");
     expect(holderOf(own, leaseAt("l1", "web-a"))).toBe("web-a");
   });
+
+  // The Lease source settles each event it delivers, so that a renewed Lease's
+  // copy is not kept for a whole renewal interval.
+  it("settleLease keeps the write while the watch delivers a version before it", () => {
+    const own = new OwnWrites();
+    own.leaseWritten(leaseAt("l1", "web-a"), leaseAt("l2", "web-b", 2));
+    own.settleLease(leaseAt("l1", "web-a"));
+    expect(holderOf(own, leaseAt("l1", "web-a"))).toBe("web-b");
+  });
+
+  it("settleLease forgets the write once the watch delivers it", () => {
+    const own = new OwnWrites();
+    own.leaseWritten(leaseAt("l1", "web-a"), leaseAt("l2", "web-b", 2));
+    own.settleLease(leaseAt("l2", "web-b", 2));
+    // Forgotten: an older version read afterwards is no longer overlaid.
+    expect(holderOf(own, leaseAt("l1", "web-a"))).toBe("web-a");
+  });
 });
 
 describe("OwnWrites.isOwnEcho", () => {

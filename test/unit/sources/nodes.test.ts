@@ -6,7 +6,11 @@ import type { SourceEvent } from "../../../src/sources/source.ts";
 import { memoryStore } from "../../support/memory-store.ts";
 
 const T = Date.UTC(2026, 0, 1);
-const noMemory = { isOwnEcho: () => false, forgetLease: () => undefined };
+const noMemory = {
+  isOwnEcho: () => false,
+  forgetLease: () => undefined,
+  settleLease: () => undefined,
+};
 
 function rawNode(name: string, ready = "True", taints: unknown[] = []) {
   return {

@@ -139,6 +139,12 @@ class FakeLeaseMemory implements LeaseWriteMemory {
   forgetLease(namespace: string, name: string): void {
     this.forgotten.push(keyOf(namespace, name));
   }
+
+  readonly settled: string[] = [];
+
+  settleLease(lease: CachedLease): void {
+    this.settled.push(keyOf(lease.namespace, lease.name));
+  }
 }
 
 function storeOf(o: { synced?: boolean; groups?: ElectionGroup[] } = {}): Store {
@@ -272,11 +278,11 @@ describe("leaseSource.concerns", () => {
   function route(
     event: SourceEvent<CachedLease>,
     echo?: CachedLease,
-  ): { keys: string[]; forgotten: string[] } {
+  ): { keys: string[]; forgotten: string[]; settled: string[] } {
     const memory = new FakeLeaseMemory();
     memory.echo = echo;
     const keys = [...leaseSource(memory).concerns(event, storeOf())].sort();
-    return { keys, forgotten: memory.forgotten };
+    return { keys, forgotten: memory.forgotten, settled: memory.settled };
   }
   const shared = cachedLease("shared");
 
@@ -285,30 +291,34 @@ describe("leaseSource.concerns", () => {
     {
       event: SourceEvent<CachedLease>;
       echo?: CachedLease;
-      want: { keys: string[]; forgotten: string[] };
+      want: { keys: string[]; forgotten: string[]; settled: string[] };
     }
   > = {
-    "a changed Lease: every group naming it": {
+    "a changed Lease: every group naming it, and podium's write there is settled": {
       event: { type: "update", item: shared, old: cachedLease("shared") },
-      want: { keys: ["shop/shared-1", "shop/shared-2"], forgotten: [] },
+      want: { keys: ["shop/shared-1", "shop/shared-2"], forgotten: [], settled: ["shop/shared"] },
     },
     "a group's own Lease by default name": {
       event: { type: "add", item: cachedLease("web"), old: undefined },
-      want: { keys: ["shop/web"], forgotten: [] },
+      want: { keys: ["shop/web"], forgotten: [], settled: ["shop/web"] },
     },
-    "the echo of podium's own write: nobody": {
+    "the echo of podium's own write: nobody, and the write is settled": {
       event: { type: "update", item: shared, old: cachedLease("shared") },
       echo: shared,
-      want: { keys: [], forgotten: [] },
+      want: { keys: [], forgotten: [], settled: ["shop/shared"] },
     },
     "a Lease no group names: nobody": {
       event: { type: "update", item: cachedLease("kube-scheduler"), old: undefined },
-      want: { keys: [], forgotten: [] },
+      want: { keys: [], forgotten: [], settled: ["shop/kube-scheduler"] },
     },
     "a deleted Lease: its groups, and podium forgets what it wrote there, even its echo": {
       event: { type: "delete", item: shared, old: undefined },
       echo: shared,
-      want: { keys: ["shop/shared-1", "shop/shared-2"], forgotten: ["shop/shared"] },
+      want: {
+        keys: ["shop/shared-1", "shop/shared-2"],
+        forgotten: ["shop/shared"],
+        settled: [],
+      },
     },
   };
   it.each(Object.entries(cases))("%s", (_, { event, echo, want }) => {

@@ -7,7 +7,11 @@ import { serviceSource, toCachedService } from "../../../src/sources/services.ts
 import { memoryStore } from "../../support/memory-store.ts";
 
 const T = Date.UTC(2026, 0, 1);
-const noMemory = { isOwnEcho: () => false, forgetLease: () => undefined };
+const noMemory = {
+  isOwnEcho: () => false,
+  forgetLease: () => undefined,
+  settleLease: () => undefined,
+};
 
 function rawService(name: string, selector?: Record<string, string>) {
   return {

@@ -11,8 +11,10 @@ export interface ScaleSettings {
   qps: number;
   burst: number;
   concurrency: number;
-  /** Profile the operator's CPU (through its inspector, per phase) and its heap at the end. */
+  /** Profile the operator's CPU (through its inspector, per phase). */
   profile: boolean;
+  /** Take a heap snapshot of the operator at the end of the idle period (after its figures). */
+  heapSnapshot: boolean;
   /** Upper bound for convergence. */
   convergeTimeoutMs: number;
   /** Extra Node flags for the operator, e.g. a heap cap as a container limit would imply. */
@@ -46,7 +48,9 @@ export function scaleSettings(mode: "quick" | "full"): ScaleSettings {
     qps: num("SCALE_QPS", 500),
     burst: num("SCALE_BURST", 1000),
     concurrency: num("SCALE_CONCURRENCY", 16),
-    profile: env.SCALE_PROFILE !== "0",
+    // "heap": the snapshot only, so that CPU and RSS are not the profiler's.
+    profile: env.SCALE_PROFILE !== "0" && env.SCALE_PROFILE !== "heap",
+    heapSnapshot: env.SCALE_PROFILE !== "0",
     convergeTimeoutMs: num("SCALE_CONVERGE_TIMEOUT_SECONDS", mode === "quick" ? 300 : 900) * 1000,
     nodeFlags: (env.SCALE_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
   };

@@ -220,13 +220,10 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const logFile = path.join(CLUSTER_DIR, "operator.log");
   const nodeFlags = [
     ...settings.nodeFlags,
-    ...(settings.profile
-      ? [
-          // Profiled through the inspector (inspector-profile.ts), one profile per phase.
-          `--inspect=127.0.0.1:${String(inspectPort)}`,
-          "--heapsnapshot-signal=SIGUSR2",
-          `--diagnostic-dir=${profDir}`,
-        ]
+    // Profiled through the inspector (inspector-profile.ts), one profile per phase.
+    ...(settings.profile ? [`--inspect=127.0.0.1:${String(inspectPort)}`] : []),
+    ...(settings.heapSnapshot
+      ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${profDir}`]
       : []),
   ];
   const t0 = now();
@@ -412,7 +409,7 @@ async function runOne(groups: number, settings: ScaleSettings): Promise<ScaleRes
   const readyAtEnd = observer.readyGroups;
 
   const heap =
-    settings.profile && child.exitCode === null
+    settings.heapSnapshot && child.exitCode === null
       ? await heapOfOperator(child, profDir, metricsPort)
       : undefined;
 

@@ -70,6 +70,27 @@ describe("lean renewals", () => {
     expect(concerned).toEqual(["shop/web"]);
   });
 
+  it("keeps no copy of a renewal whose echo came before the response", async () => {
+    const h = await elected();
+    const before = h.leases.put(rawLease("web-a", 1, { resourceVersion: "101", renewTime: T0 }));
+    const renew = h.writer.renewLease.bind(h.writer);
+    h.writer.renewLease = async (namespace, name, resourceVersion, record) => {
+      const result = await renew(namespace, name, resourceVersion, record);
+      // The watch delivers the renewal before its response arrives.
+      h.leases.put(
+        rawLease("web-a", 1, {
+          resourceVersion: result.resourceVersion ?? "",
+          renewTime: record.renewTime,
+        }),
+      );
+      return result;
+    };
+    await h.advance(RENEW_MS);
+    expect(h.writer.calls).toEqual([expect.stringMatching(/^renew lease web@101 /)]);
+    // Nothing of the write is kept: at the older version, the cache is the answer.
+    expect(h.ownWrites.lease("shop", "web", before)).toBe(before);
+  });
+
   it("hands the group to a reconcile on a 409 (someone wrote the Lease)", async () => {
     const h = await elected();
     h.writer.failNext("renewLease", "conflict");

@@ -302,7 +302,11 @@ export async function writeScaleReport(
       "(`.cluster-bench-scale`, its own etcd and API server) gets N ElectionGroups (default spec: " +
       "Managed, its 90 s Lease renewed every 60 s) of three bare pods each, bound to the two kwok nodes, in namespaces of " +
       `${String(GROUPS_PER_NAMESPACE)} groups, all created before the operator starts. Then the ` +
-      "operator starts as a child process with its ServiceAccount's kubeconfig and " +
+      "operator starts as a child process" +
+      (results.some((r) => r.flags.entry?.endsWith(".js") === true)
+        ? " (src/ compiled as for the image, not run through Node's type stripping)"
+        : "") +
+      " with its ServiceAccount's kubeconfig and " +
       `\`--kube-api-qps=${String(settings.qps)} --kube-api-burst=${String(settings.burst)} ` +
       `--max-concurrent-reconciles=${String(settings.concurrency)}\`` +
       (settings.profile ? " under the inspector's CPU profiler (`--inspect=127.0.0.1:PORT`)" : "") +

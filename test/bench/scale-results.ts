@@ -53,6 +53,8 @@ export interface ScaleResult {
     cpuProf: boolean;
     /** Extra Node flags of the operator process (SCALE_NODE_FLAGS). */
     node: string[];
+    /** The entry point run, relative to the repository; absent in runs from src/main.ts. */
+    entry?: string;
   };
   setup: {
     createSeconds: number;

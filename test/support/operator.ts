@@ -112,7 +112,7 @@ export async function stopProcess(
  */
 export function spawnOperatorLogging(
   kubeconfig: string,
-  { logFile, ...rest }: Omit<OperatorCommand, "kubeconfig" | "entry" | "cwd"> & { logFile: string },
+  { logFile, ...rest }: Omit<OperatorCommand, "kubeconfig" | "cwd"> & { logFile: string },
 ): ChildProcess {
   const logFd = openSync(logFile, "a");
   try {

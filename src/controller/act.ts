@@ -9,6 +9,7 @@ import type { LeaderLabel } from "../api/types.ts";
 import type { LeaseRecord, Plan, PodRef } from "../election/index.ts";
 import type { EventRecorder } from "../observability/events.ts";
 import type { CachedLease } from "../sources/leases.ts";
+import type { Store } from "../sources/store.ts";
 import type { Loaded } from "./load.ts";
 import type { OwnWrites } from "./own-writes.ts";
 import { subjectOf } from "./report.ts";
@@ -18,6 +19,7 @@ import type { PodTarget, WriteOutcome, Writer } from "./writer.ts";
 export interface ActDeps {
   writer: Writer;
   ownWrites: OwnWrites;
+  store: Pick<Store, "lease">;
   recorder: EventRecorder;
 }
 
@@ -87,7 +89,7 @@ export async function writeLease(
     : await deps.writer.updateLease(namespace, name, cached?.resourceVersion ?? "", record, signal);
   if (result.outcome === "ok" && result.resourceVersion !== undefined) {
     rememberLeaseWrite(
-      deps.ownWrites,
+      deps,
       group.metadata.uid,
       namespace,
       name,
@@ -102,10 +104,12 @@ export async function writeLease(
 /**
  * Remembers a successful Lease write as the Lease it produced, based on
  * `cached` (read-own-writes: the reconcile or renewal that follows reads it
- * until the watch delivers it).
+ * until the watch delivers it), unless the watch has delivered it already:
+ * the echo can come before the response, and the copy would otherwise stay
+ * until the Lease is next read, a renewal interval later.
  */
 export function rememberLeaseWrite(
-  ownWrites: OwnWrites,
+  { ownWrites, store }: Pick<ActDeps, "ownWrites" | "store">,
   groupUID: string,
   namespace: string,
   name: string,
@@ -128,6 +132,8 @@ export function rememberLeaseWrite(
   };
   if (record.holderUID !== undefined) written.holderUID = record.holderUID;
   ownWrites.leaseWritten(cached, written);
+  const current = store.lease(namespace, name);
+  if (current !== undefined) ownWrites.settleLease(current);
   return written;
 }
 

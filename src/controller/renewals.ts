@@ -214,7 +214,7 @@ export class Renewals implements RenewalScheduler {
       return;
     }
     const written = rememberLeaseWrite(
-      ownWrites,
+      this.#deps,
       renewal.groupUID,
       namespace,
       leaseName,
@@ -222,9 +222,6 @@ export class Renewals implements RenewalScheduler {
       record,
       result.resourceVersion,
     );
-    // The echo can come before the response; then the cache holds the write already.
-    const current = store.lease(namespace, leaseName);
-    if (current !== undefined) ownWrites.settleLease(current);
     // A reconcile that began meanwhile schedules the next renewal itself.
     if (this.#scheduled.has(key) || signal.aborted) return;
     this.schedule(key, {

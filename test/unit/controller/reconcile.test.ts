@@ -40,6 +40,30 @@ describe("the reconcile", () => {
     expect(ready).toMatchObject({ status: "True", reason: "LeaderElected" });
   });
 
+  it("keeps no copy of a Lease write whose echo came before the response", async () => {
+    const h = harness();
+    h.groups.put(rawGroup("web", {}));
+    h.pods.put(rawPod("web-a"));
+    const before = h.leases.put(rawLease("", 2, { resourceVersion: "5" }));
+    const update = h.writer.updateLease.bind(h.writer);
+    h.writer.updateLease = async (namespace, name, resourceVersion, record) => {
+      const result = await update(namespace, name, resourceVersion, record);
+      // The watch delivers the write before its response arrives.
+      h.leases.put(
+        rawLease(record.holder, record.transitions, {
+          resourceVersion: result.resourceVersion ?? "",
+        }),
+      );
+      return result;
+    };
+
+    await h.reconcile();
+
+    expect(h.writer.calls[0]).toBe("update lease web@5 holder=web-a transitions=3");
+    // Nothing of the write is kept: at the older version, the cache is the answer.
+    expect(h.ownWrites.lease("shop", "web", before)).toBe(before);
+  });
+
   it("announces a re-election from leaderless with an Event, like a first election", async () => {
     const h = harness();
     h.groups.put(rawGroup("web", {}));

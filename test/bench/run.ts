@@ -844,16 +844,7 @@ const OUR_HEADINGS = [
 async function rewriteScaleReport(): Promise<void> {
   const file = path.join(root, "docs/benchmarks/results.json");
   const saved = (previousResults(file) as { scale?: SavedScaleRun }).scale;
-  if (saved === undefined) return;
-  const { results, settings, date, command, mode, runtimeSeconds, podiumCommit, machine } = saved;
-  await writeScaleReport(results, settings, {
-    date,
-    command,
-    mode,
-    runtimeSeconds,
-    podiumCommit,
-    machine,
-  });
+  if (saved !== undefined) await writeScaleReport(saved.results, saved.settings, saved);
 }
 
 /** The environment variables that change what a run measures, as `NAME=value` words of its command. */

@@ -263,7 +263,6 @@ export function scaleTables(results: readonly ScaleResult[]): Table[] {
   return tables;
 }
 
-/** Prints the tables and merges the scale section into docs/benchmarks.md and results.json. */
 /** The scale scenario's key in results.json: the run, where it ran, its settings and results. */
 export interface SavedScaleRun {
   date: string;
@@ -273,9 +272,10 @@ export interface SavedScaleRun {
   podiumCommit: string;
   machine: ReturnType<typeof describeMachine>;
   settings: ScaleSettings;
-  results: ScaleResult[];
+  results: readonly ScaleResult[];
 }
 
+/** Prints the tables and merges the scale section into docs/benchmarks.md and results.json. */
 export async function writeScaleReport(
   results: readonly ScaleResult[],
   settings: ScaleSettings,
@@ -292,9 +292,8 @@ export async function writeScaleReport(
 ): Promise<void> {
   const tables = scaleTables(results);
   for (const t of tables) process.stdout.write(`\n${textTable(t)}\n`);
-  const { machine: savedMachine, ...runInfo } = run;
   const machine =
-    savedMachine ?? describeMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
+    run.machine ?? describeMachine(results[0]?.kubernetes ?? "unknown", run.podiumCommit);
   const m = machine;
   const lines = [
     "Scale on one replica (DESIGN.md §5: 5,000 groups / 15,000 pods elected from a cold start in " +
@@ -328,6 +327,16 @@ export async function writeScaleReport(
     "Scale on one replica",
     body.join("\n"),
   );
-  const saved: SavedScaleRun = { ...runInfo, machine, settings, results: [...results] };
+  const { date, command, mode, runtimeSeconds, podiumCommit } = run;
+  const saved: SavedScaleRun = {
+    date,
+    command,
+    mode,
+    runtimeSeconds,
+    podiumCommit,
+    machine,
+    settings,
+    results,
+  };
   mergeJsonKey(path.join(outDir, "results.json"), "scale", saved);
 }
